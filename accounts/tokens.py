@@ -1,0 +1,95 @@
+"""JWT sessions: issuing, refreshing and revoking (simplejwt underneath).
+
+Every login gets a session id (``sid``) carried by its refresh token and by each
+access token made from it, across rotations. Signing out revokes the ``sid``, so
+both kinds stop working at once; simplejwt's blacklist makes a rotated refresh
+token single-use.
+"""
+
+import contextlib
+import uuid
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.cache import cache
+from django.utils import timezone
+from rest_framework_simplejwt.exceptions import TokenError
+from rest_framework_simplejwt.serializers import TokenRefreshSerializer
+from rest_framework_simplejwt.tokens import RefreshToken
+
+from accounts.models import RevokedSession, User
+
+_CACHE_PREFIX = "revoked-sid:"
+
+
+def issue_tokens(user: User) -> dict:
+    refresh = RefreshToken.for_user(user)
+    refresh["sid"] = uuid.uuid4().hex
+    return token_payload(user, refresh)
+
+
+def token_payload(user: User, refresh: RefreshToken) -> dict:
+    return {
+        "access_token": str(refresh.access_token),
+        "token_type": "bearer",
+        "expires_in": settings.ACCESS_TOKEN_LIFETIME_SECONDS,
+        "refresh_token": str(refresh),
+        "user": user_payload(user),
+    }
+
+
+def user_payload(user: User) -> dict:
+    clinic = user.clinic
+    return {
+        "id": user.pk,
+        "username": user.username,
+        "email": user.email,
+        "name": user.get_full_name(),
+        "role": user.role,
+        "clinic": {"id": clinic.pk, "name": clinic.name, "time_zone": clinic.time_zone}
+        if clinic
+        else None,
+    }
+
+
+def rotate_refresh_token(raw_refresh: str) -> tuple[str, str]:
+    """New (access, refresh) for a valid, unused, unrevoked refresh token.
+
+    Raises simplejwt's TokenError/InvalidToken otherwise (answered as 401).
+    """
+    token = RefreshToken(raw_refresh)  # signature, expiry, type and blacklist checked
+    if is_session_revoked(token.get("sid")):
+        from rest_framework_simplejwt.exceptions import InvalidToken
+
+        raise InvalidToken("This session has been signed out")
+    serializer = TokenRefreshSerializer(data={"refresh": raw_refresh})
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data["access"], serializer.validated_data["refresh"]
+
+
+def revoke_session(*, user: User, sid: str | None, raw_refresh: str | None = None) -> None:
+    if sid:
+        lifetime = settings.SIMPLE_JWT["REFRESH_TOKEN_LIFETIME"]
+        RevokedSession.objects.get_or_create(
+            sid=sid, defaults={"user": user, "expires_at": timezone.now() + lifetime}
+        )
+        cache.set(_CACHE_PREFIX + sid, True, timeout=int(lifetime.total_seconds()))
+    if raw_refresh:
+        try:
+            RefreshToken(raw_refresh).blacklist()
+        except Exception:
+            pass
+
+
+def is_session_revoked(sid: str | None) -> bool:
+    """Cache-first; the database answers once per session and process, then the cache."""
+    if not sid:
+        return False
+    key = _CACHE_PREFIX + sid
+    cached = cache.get(key)
+    if cached is None:
+        cached = RevokedSession.objects.filter(sid=sid).exists()
+        lifetime = settings.SIMPLE_JWT["ACCESS_TOKEN_LIFETIME"] + timedelta(minutes=1)
+        # A "not revoked" answer is cached briefly only: logout overwrites it anyway.
+        cache.set(key, cached, timeout=int(lifetime.total_seconds()) if cached else 60)
+    return bool(cached)

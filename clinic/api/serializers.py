@@ -1,0 +1,404 @@
+"""Shapes of §4-§6 of the API reference. Input serializers only check form; rules
+live in ``clinic.services``."""
+
+from datetime import date
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.utils import timezone
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from clinic.models import (
+    ALLOWED_DURATIONS,
+    Appointment,
+    AppointmentStatus,
+    Doctor,
+    Language,
+    Patient,
+)
+from clinic.schedule import WEEKDAYS, validate_working_hours
+from vaani.common.serializers import AwareDateTimeField, E164PhoneField, StrictSerializer
+
+# --- Appointments ---------------------------------------------------------------------------
+
+
+class AppointmentSerializer(serializers.ModelSerializer):
+    """One appointment in lists and in create/update answers (§4.1, §4.3, §4.4)."""
+
+    patient_id = serializers.IntegerField(read_only=True)
+    patient_name = serializers.CharField(source="patient.name", read_only=True)
+    patient_phone = serializers.CharField(source="patient.phone", read_only=True)
+    doctor_id = serializers.IntegerField(read_only=True)
+    doctor_name = serializers.CharField(source="doctor.name", read_only=True)
+
+    class Meta:
+        model = Appointment
+        fields = [
+            "id",
+            "patient_id",
+            "patient_name",
+            "patient_phone",
+            "doctor_id",
+            "doctor_name",
+            "scheduled_time",
+            "end_time",
+            "duration_minutes",
+            "status",
+            "reason",
+            "notes",
+            "source",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+
+class AppointmentPatientSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Patient
+        fields = ["id", "name", "phone", "date_of_birth", "language_preference"]
+        read_only_fields = fields
+
+
+class AppointmentDoctorSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Doctor
+        fields = ["id", "name", "specialization", "phone"]
+        read_only_fields = fields
+
+
+class AppointmentDetailSerializer(serializers.ModelSerializer):
+    """§4.2: the appointment with its patient and doctor."""
+
+    patient = AppointmentPatientSerializer(read_only=True)
+    doctor = AppointmentDoctorSerializer(read_only=True)
+
+    class Meta:
+        model = Appointment
+        fields = [
+            "id",
+            "patient",
+            "doctor",
+            "scheduled_time",
+            "end_time",
+            "duration_minutes",
+            "status",
+            "reason",
+            "notes",
+            "call_sid",
+            "source",
+            "cancellation_reason",
+            "cancelled_at",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+
+class AppointmentCreateSerializer(StrictSerializer):
+    patient_id = serializers.IntegerField(min_value=1)
+    doctor_id = serializers.IntegerField(min_value=1)
+    scheduled_time = AwareDateTimeField()
+    duration_minutes = serializers.IntegerField(default=30, help_text="15, 30, 45 or 60.")
+    reason = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
+    notes = serializers.CharField(max_length=5000, required=False, allow_blank=True, default="")
+
+
+class AppointmentUpdateSerializer(StrictSerializer):
+    """§4.4: any subset; a new time, duration or doctor is checked like a booking."""
+
+    scheduled_time = AwareDateTimeField(required=False)
+    duration_minutes = serializers.IntegerField(required=False, help_text="15, 30, 45 or 60.")
+    doctor_id = serializers.IntegerField(min_value=1, required=False)
+    reason = serializers.CharField(max_length=500, required=False, allow_blank=True)
+    notes = serializers.CharField(max_length=5000, required=False, allow_blank=True)
+    status = serializers.ChoiceField(choices=AppointmentStatus.choices, required=False)
+
+    def validate(self, attrs):
+        if not attrs:
+            raise serializers.ValidationError({"non_field_errors": ["Nothing to update."]})
+        return attrs
+
+
+class AppointmentListQuerySerializer(StrictSerializer):
+    patient_id = serializers.IntegerField(min_value=1, required=False)
+    doctor_id = serializers.IntegerField(min_value=1, required=False)
+    status = serializers.ChoiceField(choices=AppointmentStatus.choices, required=False)
+    start_date = serializers.DateField(
+        required=False, help_text="From this local date (YYYY-MM-DD)."
+    )
+    end_date = serializers.DateField(required=False, help_text="Up to this local date, inclusive.")
+
+    def to_internal_value(self, data):
+        # Query strings carry paging and other parameters too: only these are ours.
+        return super().to_internal_value({k: v for k, v in data.items() if k in self.fields})
+
+    def validate(self, attrs):
+        start, end = attrs.get("start_date"), attrs.get("end_date")
+        if start and end and end < start:
+            raise serializers.ValidationError(
+                {"end_date": "end_date must not be before start_date"}
+            )
+        return attrs
+
+
+class CancelQuerySerializer(StrictSerializer):
+    reason = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
+
+    def to_internal_value(self, data):
+        return super().to_internal_value({k: v for k, v in data.items() if k in self.fields})
+
+
+class AvailableSlotsQuerySerializer(StrictSerializer):
+    doctor_id = serializers.IntegerField(min_value=1)
+    date = serializers.DateField()
+    duration_minutes = serializers.ChoiceField(choices=ALLOWED_DURATIONS, default=30)
+
+    def to_internal_value(self, data):
+        return super().to_internal_value({k: v for k, v in data.items() if k in self.fields})
+
+
+class SlotSerializer(serializers.Serializer):
+    start_time = serializers.DateTimeField()
+    end_time = serializers.DateTimeField()
+
+
+class AvailableSlotsSerializer(serializers.Serializer):
+    doctor_id = serializers.IntegerField()
+    doctor_name = serializers.CharField()
+    date = serializers.DateField()
+    duration_minutes = serializers.IntegerField()
+    available_slots = SlotSerializer(many=True)
+    total_slots = serializers.IntegerField()
+
+
+# --- Patients -------------------------------------------------------------------------------
+
+
+def age_on(date_of_birth: date | None, today: date) -> int | None:
+    if date_of_birth is None:
+        return None
+    before_birthday = (today.month, today.day) < (date_of_birth.month, date_of_birth.day)
+    return today.year - date_of_birth.year - before_birthday
+
+
+class PatientSerializer(serializers.ModelSerializer):
+    """§5.1: a patient in lists, with appointment figures."""
+
+    age = serializers.SerializerMethodField()
+    total_appointments = serializers.SerializerMethodField()
+    last_appointment = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Patient
+        fields = [
+            "id",
+            "phone",
+            "name",
+            "date_of_birth",
+            "age",
+            "language_preference",
+            "total_appointments",
+            "last_appointment",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+    def get_age(self, patient) -> int | None:
+        # The view passes "today" in the clinic's time zone; ages change at local midnight.
+        return age_on(patient.date_of_birth, self.context.get("today") or timezone.localdate())
+
+    def get_total_appointments(self, patient) -> int:
+        return getattr(patient, "total_appointments", 0)
+
+    def get_last_appointment(self, patient) -> str | None:
+        value = getattr(patient, "last_appointment", None)
+        return serializers.DateTimeField().to_representation(value) if value else None
+
+
+class PatientHistoryItemSerializer(serializers.ModelSerializer):
+    doctor_id = serializers.IntegerField(read_only=True)
+    doctor_name = serializers.CharField(source="doctor.name", read_only=True)
+
+    class Meta:
+        model = Appointment
+        fields = [
+            "id",
+            "doctor_id",
+            "doctor_name",
+            "scheduled_time",
+            "duration_minutes",
+            "status",
+            "reason",
+        ]
+        read_only_fields = fields
+
+
+class PatientDetailSerializer(PatientSerializer):
+    """§5.2: the patient with recent appointment history (newest first)."""
+
+    appointment_history = serializers.SerializerMethodField()
+    upcoming_appointments = serializers.SerializerMethodField()
+
+    class Meta(PatientSerializer.Meta):
+        fields = [*PatientSerializer.Meta.fields, "appointment_history", "upcoming_appointments"]
+        read_only_fields = fields
+
+    def get_appointment_history(self, patient) -> list[dict]:
+        history = self.context.get("history", [])
+        return PatientHistoryItemSerializer(history, many=True).data
+
+    def get_upcoming_appointments(self, patient) -> int:
+        return getattr(patient, "upcoming_appointments", 0)
+
+
+class _PatientInputMixin:
+    def validate_date_of_birth(self, value):
+        if value is not None and value > timezone.localdate():
+            raise serializers.ValidationError("Date of birth cannot be in the future")
+        if value is not None and value.year < 1900:
+            raise serializers.ValidationError("Date of birth is too far in the past")
+        return value
+
+    def validate_name(self, value):
+        if not value.strip():
+            raise serializers.ValidationError("Name cannot be blank")
+        return value.strip()
+
+
+class PatientCreateSerializer(_PatientInputMixin, StrictSerializer):
+    phone = E164PhoneField(max_length=20)
+    name = serializers.CharField(max_length=200)
+    date_of_birth = serializers.DateField(required=False, allow_null=True, default=None)
+    language_preference = serializers.ChoiceField(choices=Language.choices, default=Language.HINDI)
+
+
+class PatientUpdateSerializer(_PatientInputMixin, StrictSerializer):
+    phone = E164PhoneField(max_length=20, required=False)
+    name = serializers.CharField(max_length=200, required=False)
+    date_of_birth = serializers.DateField(required=False, allow_null=True)
+    language_preference = serializers.ChoiceField(choices=Language.choices, required=False)
+
+    def validate(self, attrs):
+        if not attrs:
+            raise serializers.ValidationError({"non_field_errors": ["Nothing to update."]})
+        return attrs
+
+
+class PatientListQuerySerializer(StrictSerializer):
+    search = serializers.CharField(required=False, allow_blank=True, max_length=100)
+    language_preference = serializers.ChoiceField(choices=Language.choices, required=False)
+    phone = E164PhoneField(required=False, help_text="Exact phone (E.164): everyone sharing it.")
+
+    def to_internal_value(self, data):
+        return super().to_internal_value({k: v for k, v in data.items() if k in self.fields})
+
+
+# --- Doctors ----------------------------------------------------------------------------------
+
+
+_WORKING_HOURS_SCHEMA = {
+    "type": "object",
+    "properties": {
+        day: {"type": "array", "items": {"type": "string", "example": "09:00-13:00"}}
+        for day in WEEKDAYS
+    },
+}
+
+
+@extend_schema_field(_WORKING_HOURS_SCHEMA)
+class WorkingHoursField(serializers.JSONField):
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        try:
+            validate_working_hours(value)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.messages[0]) from None
+        return value
+
+
+class DoctorSerializer(serializers.ModelSerializer):
+    """§6.1."""
+
+    working_hours = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Doctor
+        fields = ["id", "name", "specialization", "phone", "email", "available", "working_hours"]
+        read_only_fields = fields
+
+    @extend_schema_field(_WORKING_HOURS_SCHEMA)
+    def get_working_hours(self, doctor):
+        return doctor.working_hours_display()
+
+
+class DoctorCreateSerializer(StrictSerializer):
+    name = serializers.CharField(max_length=200)
+    specialization = serializers.CharField(
+        max_length=120, required=False, allow_blank=True, default=""
+    )
+    phone = E164PhoneField(max_length=20, required=False, allow_blank=True, default="")
+    email = serializers.EmailField(required=False, allow_blank=True, default="")
+    available = serializers.BooleanField(default=True)
+    working_hours = WorkingHoursField(required=False, default=dict)
+
+
+class DoctorUpdateSerializer(StrictSerializer):
+    name = serializers.CharField(max_length=200, required=False)
+    specialization = serializers.CharField(max_length=120, required=False, allow_blank=True)
+    phone = E164PhoneField(max_length=20, required=False, allow_blank=True)
+    email = serializers.EmailField(required=False, allow_blank=True)
+    available = serializers.BooleanField(required=False)
+    working_hours = WorkingHoursField(required=False)
+
+    def validate(self, attrs):
+        if not attrs:
+            raise serializers.ValidationError({"non_field_errors": ["Nothing to update."]})
+        return attrs
+
+
+class DoctorListQuerySerializer(StrictSerializer):
+    specialization = serializers.CharField(required=False, allow_blank=True, max_length=120)
+    available = serializers.BooleanField(required=False, allow_null=True, default=None)
+
+    def to_internal_value(self, data):
+        return super().to_internal_value({k: v for k, v in data.items() if k in self.fields})
+
+
+class ScheduleQuerySerializer(StrictSerializer):
+    date = serializers.DateField(required=False, help_text="Local date; today when omitted.")
+    week = serializers.BooleanField(
+        required=False, default=False, help_text="The whole week (Monday to Sunday)."
+    )
+
+    def to_internal_value(self, data):
+        return super().to_internal_value({k: v for k, v in data.items() if k in self.fields})
+
+
+class ScheduleAppointmentSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    patient_id = serializers.IntegerField()
+    patient_name = serializers.CharField()
+    start_time = serializers.CharField(help_text="Local clock time, HH:MM.")
+    end_time = serializers.CharField(help_text="Local clock time, HH:MM.")
+    status = serializers.CharField()
+    reason = serializers.CharField()
+
+
+class DayScheduleSerializer(serializers.Serializer):
+    date = serializers.DateField()
+    working_hours = serializers.ListField(child=serializers.CharField())
+    day_off = serializers.CharField(allow_null=True)
+    appointments = ScheduleAppointmentSerializer(many=True)
+    total_appointments = serializers.IntegerField()
+    available_slots = serializers.IntegerField()
+
+
+class DoctorScheduleSerializer(DayScheduleSerializer):
+    doctor_id = serializers.IntegerField()
+    doctor_name = serializers.CharField()
+    time_zone = serializers.CharField()
+    week_start = serializers.DateField(required=False)
+    week_end = serializers.DateField(required=False)
+    days = DayScheduleSerializer(many=True, required=False)

@@ -1,0 +1,85 @@
+"""Base classes every API view inherits, so no view can forget scoping or limits.
+
+``ClinicScopedViewSet`` always filters its queryset to the caller's clinic (the
+NetBox ``restrict()`` idea): app viewsets only declare the model's queryset,
+serializers and roles. Another clinic's object is simply not found (404).
+"""
+
+from django.http import Http404
+from rest_framework.exceptions import APIException
+from rest_framework.views import APIView
+from rest_framework.viewsets import GenericViewSet
+
+from audit.services import record_access
+from vaani.common.exceptions import NotFoundError
+from vaani.common.permissions import HasClinicRole
+from vaani.common.throttling import add_rate_limit_headers
+
+
+class ApiViewMixin:
+    rate_limit_category: str | None = "api"
+
+    def initial(self, request, *args, **kwargs):
+        # Limits are counted before permissions, so refused requests count too and
+        # every response, 401/403 included, carries the X-RateLimit-* headers.
+        self.format_kwarg = self.get_format_suffix(**kwargs)
+        neg = self.perform_content_negotiation(request)
+        request.accepted_renderer, request.accepted_media_type = neg
+        version, scheme = self.determine_version(request, *args, **kwargs)
+        request.version, request.versioning_scheme = version, scheme
+        auth_error = None
+        try:
+            self.perform_authentication(request)
+        except APIException as exc:  # counted against the caller's address, then raised
+            auth_error = exc
+        self.check_throttles(request)
+        if auth_error is not None:
+            raise auth_error
+        self.check_permissions(request)
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        add_rate_limit_headers(request, response)
+        return response
+
+
+class ApiView(ApiViewMixin, APIView):
+    """A plain API endpoint (auth, health, admin metrics)."""
+
+
+class ClinicScopedViewSet(ApiViewMixin, GenericViewSet):
+    """A resource owned by a clinic: scoped queryset, roles, audit, 404s by name.
+
+    Subclasses set ``queryset``, ``resource_name`` (``"patient"``), ``list_key``
+    (``"patients"``) and, for patient data, ``audit_resource``.
+    """
+
+    permission_classes = [HasClinicRole]
+    resource_name = "resource"
+    list_key = "results"
+    audit_resource: str | None = None
+    lookup_value_regex = r"[0-9]+"
+
+    @property
+    def clinic(self):
+        return self.request.user.clinic
+
+    def get_queryset(self):
+        return super().get_queryset().filter(clinic_id=self.request.user.clinic_id)
+
+    def get_object(self):
+        try:
+            return super().get_object()
+        except Http404:
+            raise NotFoundError(self.resource_name, _as_int(self.kwargs.get("pk"))) from None
+
+    def audit(self, action: str, object_ids) -> None:
+        if self.audit_resource:
+            record_access(self.request, self.audit_resource, action, object_ids)
+
+
+def _as_int(value):
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return value
