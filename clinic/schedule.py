@@ -5,10 +5,10 @@ time in the clinic's time zone; everything returned is an aware datetime.
 """
 
 import re
-from itertools import pairwise
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from itertools import pairwise
 from zoneinfo import ZoneInfo
 
 from django.core.exceptions import ValidationError
