@@ -6,6 +6,7 @@ Production mode is chosen by setting ``DATABASE_URL`` and ``REDIS_URL``; see
 README.md for every variable.
 """
 
+import secrets
 import sys
 import sys
 from datetime import timedelta
@@ -23,13 +24,18 @@ VERSION = "2.0.0"
 
 # --- Core ------------------------------------------------------------------
 DEBUG = env_bool("DEBUG", False)
-# The test run needs no secret of its own; a real deployment must set one.
 TESTING = "pytest" in sys.modules
+# One-off management commands (migrate, makemigrations, check...) sign nothing that
+# outlives them, so they may run without a secret; anything that serves may not.
+_ONE_OFF_COMMAND = Path(sys.argv[0]).name == "manage.py" and sys.argv[1:2] != ["runserver"]
 SECRET_KEY = env("SECRET_KEY", "")
 if not SECRET_KEY:
-    if not (DEBUG or TESTING):
+    if DEBUG or TESTING:
+        SECRET_KEY = "insecure-key-only-for-debug-and-tests"
+    elif _ONE_OFF_COMMAND:
+        SECRET_KEY = secrets.token_urlsafe(50)
+    else:
         raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off.")
-    SECRET_KEY = "insecure-key-only-for-debug-and-tests"
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
