@@ -56,6 +56,7 @@ INSTALLED_APPS = [
     "rest_framework_simplejwt.token_blacklist",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI and ReDoc served by us, no CDN
     "channels",
     "accounts",
     "clinic",
@@ -203,11 +204,17 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "SERVE_AUTHENTICATION": [],
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": r"/api/v1",
     "ENUM_NAME_OVERRIDES": {
         "AppointmentStatusEnum": "clinic.models.AppointmentStatus",
         "LanguageEnum": "clinic.models.Language",
+        "CallStatusEnum": "voice.models.CallStatus",
+        "HealthStatusEnum": ["healthy", "degraded", "unhealthy"],
+        "HealthComponentStatusEnum": ["healthy", "unhealthy", "not_configured"],
     },
 }
 
@@ -247,7 +254,11 @@ X_FRAME_OPTIONS = "DENY"
 if env_bool("SECURE_PROXY_SSL", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 # SECURE_SSL_REDIRECT is a deployment choice (TLS usually ends at the proxy).
-SILENCED_SYSTEM_CHECKS = ["security.W008"] if not SECURE_SSL_REDIRECT else []
+# HSTS preloading cannot be undone quickly, so it is an explicit opt-in (SECURE_HSTS_PRELOAD).
+SILENCED_SYSTEM_CHECKS = [
+    *(["security.W008"] if not SECURE_SSL_REDIRECT else []),
+    *(["security.W021"] if not SECURE_HSTS_PRELOAD else []),
+]
 
 # --- Outside services ------------------------------------------------------------------
 TWILIO_ACCOUNT_SID = env("TWILIO_ACCOUNT_SID", "")
