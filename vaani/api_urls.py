@@ -15,6 +15,7 @@ router.register("call-logs", CallLogViewSet, basename="call-log")
 
 urlpatterns = [
     path("", include("accounts.api.urls")),
+    path("", include("voice.urls")),
     path("admin/health", HealthView.as_view(), name="admin-health"),
     *router.urls,
 ]

@@ -232,12 +232,13 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
+        # Hashed, compressed files need collectstatic; development and tests skip it.
         "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
-        if not DEBUG
+        if not (DEBUG or TESTING)
         else "django.contrib.staticfiles.storage.StaticFilesStorage"
     },
 }
-WHITENOISE_USE_FINDERS = DEBUG
+WHITENOISE_USE_FINDERS = DEBUG or TESTING
 
 # --- Security (production: DEBUG off) -------------------------------------------------
 SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", not DEBUG)
@@ -263,6 +264,8 @@ SILENCED_SYSTEM_CHECKS = [
 # --- Outside services ------------------------------------------------------------------
 TWILIO_ACCOUNT_SID = env("TWILIO_ACCOUNT_SID", "")
 TWILIO_AUTH_TOKEN = env("TWILIO_AUTH_TOKEN", "")
+# Local development only: skipping Twilio's signature check is ignored unless DEBUG is on.
+TWILIO_SKIP_SIGNATURE_CHECK = env_bool("TWILIO_SKIP_SIGNATURE_CHECK", False) and DEBUG
 DEEPGRAM_API_KEY = env("DEEPGRAM_API_KEY", "")
 CARTESIA_API_KEY = env("CARTESIA_API_KEY", "")
 HEALTH_CHECK_TIMEOUT_SECONDS = env_float("HEALTH_CHECK_TIMEOUT_SECONDS", 2.0)

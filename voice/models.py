@@ -65,6 +65,17 @@ class CallLog(TimeStampedModel):
     providers = models.JSONField(default=dict, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     ended_at = models.DateTimeField(null=True, blank=True)
+    # How the call is served: "stream" (Media Streams + our pipeline) or "gather"
+    # (Twilio's own speech recognition, the fallback).
+    channel = models.CharField(max_length=10, default="stream")
+    # The stream must prove it belongs to this call: a one-time token handed out in
+    # the TwiML (only its hash is kept), and only one socket may ever attach.
+    stream_token_hash = models.CharField(max_length=64, blank=True)
+    stream_connected_at = models.DateTimeField(null=True, blank=True)
+    # The gather fallback keeps the dialog state here between webhooks.
+    agent_state = models.JSONField(default=dict, blank=True)
+    # The final status callback and the stream may end a call in either order.
+    finalized_at = models.DateTimeField(null=True, blank=True)
 
     objects = ClinicOwnedQuerySet.as_manager()
 
