@@ -220,8 +220,12 @@ class Appointment(TimeStampedModel):
         ordering = ["scheduled_time", "id"]
         indexes = [
             models.Index(fields=["doctor", "scheduled_time"]),
+            # Lists filtered by doctor: the page and its total (an index-only count).
+            models.Index(fields=["clinic", "doctor", "scheduled_time"]),
             models.Index(fields=["clinic", "scheduled_time"]),
             models.Index(fields=["patient", "scheduled_time"]),
+            # A patient's appointment figures (total, upcoming): index-only counts.
+            models.Index(fields=["patient", "status", "scheduled_time"]),
         ]
         constraints = [
             models.CheckConstraint(

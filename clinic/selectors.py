@@ -19,7 +19,7 @@ from clinic.models import (
     DoctorScheduleException,
     Patient,
 )
-from clinic.services import DEFAULT_DURATION, opening_periods
+from clinic.services import DEFAULT_DURATION, opening_periods, overlapping
 
 PATIENT_HISTORY_LIMIT = 50
 
@@ -156,9 +156,7 @@ def doctor_schedule(*, doctor: Doctor, first_day: date, days: int = 1) -> list[D
     range_start = schedule.day_bounds(first_day, tz)[0]
     range_end = schedule.day_bounds(last_day, tz)[1]
     appointments = list(
-        Appointment.objects.filter(
-            doctor=doctor, scheduled_time__lt=range_end, end_time__gt=range_start
-        )
+        Appointment.objects.filter(overlapping(range_start, range_end), doctor=doctor)
         .exclude(status=AppointmentStatus.CANCELLED)
         .select_related("patient")
         .order_by("scheduled_time")
@@ -169,8 +167,13 @@ def doctor_schedule(*, doctor: Doctor, first_day: date, days: int = 1) -> list[D
         day = first_day + timedelta(days=offset)
         day_start, day_end = schedule.day_bounds(day, tz)
         todays = [a for a in appointments if day_start <= a.scheduled_time < day_end]
-        periods = opening_periods(doctor, day, exceptions.get(day))
-        busy = [(a.scheduled_time, a.end_time) for a in appointments]
+        # A doctor who takes no bookings has no bookable slots, whatever the hours say.
+        periods = opening_periods(doctor, day, exceptions.get(day)) if doctor.available else []
+        busy = [
+            (a.scheduled_time, a.end_time)
+            for a in appointments
+            if a.scheduled_time < day_end and a.end_time > day_start
+        ]
         free = schedule.free_slots(periods, busy, timedelta(minutes=DEFAULT_DURATION), now)
         result.append(
             DaySchedule(

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from clinic import schedule
@@ -41,6 +42,21 @@ from vaani.common.timeutils import iso_utc
 
 OVERLAP_CONSTRAINT = "appointment_no_overlap"
 DEFAULT_DURATION = 30
+LONGEST_APPOINTMENT = timedelta(minutes=max(ALLOWED_DURATIONS))
+
+
+def overlapping(start: datetime, end: datetime) -> Q:
+    """Appointments whose [scheduled_time, end_time) meets [start, end).
+
+    The lower bound on scheduled_time follows from the others (nothing lasts longer
+    than the longest allowed duration) but lets the (doctor, scheduled_time) index read
+    just that window instead of the doctor's whole history before ``end``.
+    """
+    return Q(
+        scheduled_time__lt=end,
+        scheduled_time__gt=start - LONGEST_APPOINTMENT,
+        end_time__gt=start,
+    )
 
 
 # --- Lookups that every caller needs --------------------------------------------------
@@ -87,9 +103,9 @@ def exception_on(doctor: Doctor, day: date) -> DoctorScheduleException | None:
 def busy_periods(
     doctor: Doctor, start: datetime, end: datetime, *, exclude_id: int | None = None
 ) -> list[tuple[datetime, datetime]]:
-    queryset = Appointment.objects.filter(
-        doctor=doctor, scheduled_time__lt=end, end_time__gt=start
-    ).exclude(status=AppointmentStatus.CANCELLED)
+    queryset = Appointment.objects.filter(overlapping(start, end), doctor=doctor).exclude(
+        status=AppointmentStatus.CANCELLED
+    )
     if exclude_id is not None:
         queryset = queryset.exclude(pk=exclude_id)
     return list(queryset.order_by("scheduled_time").values_list("scheduled_time", "end_time"))
@@ -114,6 +130,8 @@ def available_slots(
     exception and the day's bookings.
     """
     _check_duration(duration_minutes, field="duration_minutes")
+    if not doctor.available:  # booking refuses them, so no slot is free
+        return []
     periods = opening_periods(doctor, day, exception_on(doctor, day))
     if not periods:
         return []
@@ -164,9 +182,9 @@ def _raise_if_overlapping(
     *, doctor: Doctor, start: datetime, duration_minutes: int, exclude_id: int | None = None
 ) -> None:
     end = start + timedelta(minutes=duration_minutes)
-    queryset = Appointment.objects.filter(
-        doctor=doctor, scheduled_time__lt=end, end_time__gt=start
-    ).exclude(status=AppointmentStatus.CANCELLED)
+    queryset = Appointment.objects.filter(overlapping(start, end), doctor=doctor).exclude(
+        status=AppointmentStatus.CANCELLED
+    )
     if exclude_id is not None:
         queryset = queryset.exclude(pk=exclude_id)
     conflicting = queryset.order_by("scheduled_time").values_list("pk", flat=True).first()

@@ -102,8 +102,20 @@ TEMPLATES = [
 # --- Database ----------------------------------------------------------------
 DATABASE_URL = env("DATABASE_URL", "")
 if DATABASE_URL:
-    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
+    # Under Daphne (ASGI) every request's sync code runs in a thread of its own, so
+    # per-thread persistent connections (CONN_MAX_AGE) are never re-used: each request
+    # opened a new PostgreSQL connection. A process-wide pool hands them across threads.
+    DATABASE_POOL = env_bool("DATABASE_POOL", True) and DATABASE_URL.startswith("postgres")
+    DATABASES = {
+        "default": dj_database_url.parse(DATABASE_URL, conn_max_age=0 if DATABASE_POOL else 60)
+    }
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    if DATABASE_POOL:
+        DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+            "min_size": env_int("DATABASE_POOL_MIN_SIZE", 2),
+            "max_size": env_int("DATABASE_POOL_MAX_SIZE", 20),
+            "timeout": env_float("DATABASE_POOL_TIMEOUT", 30.0),
+        }
 else:
     VAR_DIR.mkdir(parents=True, exist_ok=True)
     DATABASES = {
@@ -159,6 +171,9 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+if TESTING:
+    # Hashing is not what the tests examine; the real hasher costs ~0.5 s per user.
+    PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 ACCESS_TOKEN_LIFETIME_SECONDS = env_int("ACCESS_TOKEN_LIFETIME_SECONDS", 3600)
 SIMPLE_JWT = {
     "ACCESS_TOKEN_LIFETIME": timedelta(seconds=ACCESS_TOKEN_LIFETIME_SECONDS),
@@ -177,7 +192,7 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.authentication.RevocableJWTAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["vaani.common.permissions.IsClinicMember"],
     "DEFAULT_RENDERER_CLASSES": ["vaani.common.renderers.EnvelopeJSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["vaani.common.renderers.RequestJSONParser"],
     "DEFAULT_THROTTLE_CLASSES": ["vaani.common.throttling.CategoryRateThrottle"],
     "DEFAULT_PAGINATION_CLASS": "vaani.common.pagination.PagePagination",
     "DEFAULT_SCHEMA_CLASS": "vaani.common.schema.EnvelopeAutoSchema",

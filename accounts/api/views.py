@@ -78,7 +78,8 @@ class LogoutView(ApiView):
 
     @extend_schema(request=LogoutSerializer, responses={200: None}, tags=["auth"])
     def post(self, request):
-        serializer = LogoutSerializer(data=request.data or {})
+        # No body is {}; a body of null, [] or "" is not an object and is refused.
+        serializer = LogoutSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         revoke_session(
             user=request.user,

@@ -17,7 +17,13 @@ from clinic.models import (
     Patient,
 )
 from clinic.schedule import WEEKDAYS, validate_working_hours
-from vaani.common.serializers import AwareDateTimeField, E164PhoneField, StrictSerializer
+from vaani.common.serializers import (
+    MAX_ID,
+    AwareDateTimeField,
+    CalendarDateField,
+    E164PhoneField,
+    StrictSerializer,
+)
 
 # --- Appointments ---------------------------------------------------------------------------
 
@@ -121,13 +127,13 @@ class AppointmentUpdateSerializer(StrictSerializer):
 
 
 class AppointmentListQuerySerializer(StrictSerializer):
-    patient_id = serializers.IntegerField(min_value=1, required=False)
-    doctor_id = serializers.IntegerField(min_value=1, required=False)
+    patient_id = serializers.IntegerField(min_value=1, max_value=MAX_ID, required=False)
+    doctor_id = serializers.IntegerField(min_value=1, max_value=MAX_ID, required=False)
     status = serializers.ChoiceField(choices=AppointmentStatus.choices, required=False)
-    start_date = serializers.DateField(
+    start_date = CalendarDateField(
         required=False, help_text="From this local date (YYYY-MM-DD)."
     )
-    end_date = serializers.DateField(required=False, help_text="Up to this local date, inclusive.")
+    end_date = CalendarDateField(required=False, help_text="Up to this local date, inclusive.")
 
     def to_internal_value(self, data):
         # Query strings carry paging and other parameters too: only these are ours.
@@ -151,7 +157,7 @@ class CancelQuerySerializer(StrictSerializer):
 
 class AvailableSlotsQuerySerializer(StrictSerializer):
     doctor_id = serializers.IntegerField(min_value=1)
-    date = serializers.DateField()
+    date = CalendarDateField()
     duration_minutes = serializers.ChoiceField(choices=ALLOWED_DURATIONS, default=30)
 
     def to_internal_value(self, data):
@@ -321,6 +327,8 @@ class WorkingHoursField(serializers.JSONField):
 class DoctorSerializer(serializers.ModelSerializer):
     """§6.1."""
 
+    # Plain string: a doctor may have no e-mail (""), which format "email" would refuse.
+    email = serializers.CharField(read_only=True, help_text="E-mail address, or empty.")
     working_hours = serializers.SerializerMethodField()
 
     class Meta:
@@ -339,7 +347,8 @@ class DoctorCreateSerializer(StrictSerializer):
         max_length=120, required=False, allow_blank=True, default=""
     )
     phone = E164PhoneField(max_length=20, required=False, allow_blank=True, default="")
-    email = serializers.EmailField(required=False, allow_blank=True, default="")
+    # No default="": OpenAPI would document "" as the default of an email-format field.
+    email = serializers.EmailField(max_length=254, required=False, allow_blank=True)
     available = serializers.BooleanField(default=True)
     working_hours = WorkingHoursField(required=False, default=dict)
 
@@ -348,7 +357,7 @@ class DoctorUpdateSerializer(StrictSerializer):
     name = serializers.CharField(max_length=200, required=False)
     specialization = serializers.CharField(max_length=120, required=False, allow_blank=True)
     phone = E164PhoneField(max_length=20, required=False, allow_blank=True)
-    email = serializers.EmailField(required=False, allow_blank=True)
+    email = serializers.EmailField(max_length=254, required=False, allow_blank=True)
     available = serializers.BooleanField(required=False)
     working_hours = WorkingHoursField(required=False)
 
@@ -367,7 +376,7 @@ class DoctorListQuerySerializer(StrictSerializer):
 
 
 class ScheduleQuerySerializer(StrictSerializer):
-    date = serializers.DateField(required=False, help_text="Local date; today when omitted.")
+    date = CalendarDateField(required=False, help_text="Local date; today when omitted.")
     week = serializers.BooleanField(
         required=False, default=False, help_text="The whole week (Monday to Sunday)."
     )

@@ -7,9 +7,16 @@ operation, so clients generated from ``/openapi.json`` (and schemathesis) see th
 real shapes.
 """
 
+from drf_spectacular.contrib.rest_framework_simplejwt import SimpleJWTScheme
 from drf_spectacular.openapi import AutoSchema
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
+
+
+class RevocableJWTScheme(SimpleJWTScheme):
+    """Documents our Bearer JWT authentication (a simplejwt subclass) as ``jwtAuth``."""
+
+    target_class = "accounts.authentication.RevocableJWTAuthentication"
 
 
 class ErrorDetailSerializer(serializers.Serializer):

@@ -1,5 +1,7 @@
 """Serializer pieces shared by every app."""
 
+from datetime import MAXYEAR, MINYEAR
+
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils.dateparse import parse_datetime
 from rest_framework import serializers
@@ -57,4 +59,29 @@ class AwareDateTimeField(serializers.DateTimeField):
                 parsed = None
             if parsed is not None and parsed.tzinfo is None:
                 self.fail("naive")
-        return super().to_internal_value(value)
+        result = super().to_internal_value(value)
+        if not _has_room_around(result):
+            self.fail("overflow")
+        return result
+
+
+def _has_room_around(value) -> bool:
+    """Clinic time zones, day bounds and week views shift a date by up to a week: the
+    calendar's first and last years would overflow (an error 500, not a 400)."""
+    return MINYEAR < value.year < MAXYEAR
+
+
+# Ids are 64-bit: a larger number in a filter would crash SQLite, not just find nothing.
+MAX_ID = 2**63 - 1
+
+
+class CalendarDateField(serializers.DateField):
+    """A date the clinic calendar can work with (years 2 to 9998)."""
+
+    default_error_messages = {"out_of_range": "Date is out of range."}
+
+    def to_internal_value(self, value):
+        result = super().to_internal_value(value)
+        if not _has_room_around(result):
+            self.fail("out_of_range")
+        return result

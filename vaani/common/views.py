@@ -7,6 +7,7 @@ serializers and roles. Another clinic's object is simply not found (404).
 
 from django.http import Http404
 from rest_framework.exceptions import APIException
+from rest_framework.metadata import SimpleMetadata
 from rest_framework.views import APIView
 from rest_framework.viewsets import GenericViewSet
 
@@ -16,8 +17,18 @@ from vaani.common.permissions import HasClinicRole
 from vaani.common.throttling import add_rate_limit_headers
 
 
+class ApiMetadata(SimpleMetadata):
+    """OPTIONS names the view and its formats. The request bodies are described in
+    /openapi.json; DRF's field introspection needs a ``serializer_class`` (our viewsets
+    have none) and answered OPTIONS with a 500."""
+
+    def determine_actions(self, request, view):
+        return {}
+
+
 class ApiViewMixin:
     rate_limit_category: str | None = "api"
+    metadata_class = ApiMetadata
 
     def initial(self, request, *args, **kwargs):
         # Limits are counted before permissions, so refused requests count too and

@@ -2,7 +2,7 @@
 
 from rest_framework import serializers
 
-from vaani.common.serializers import StrictSerializer
+from vaani.common.serializers import MAX_ID, CalendarDateField, StrictSerializer
 from voice.models import CallDirection, CallLog
 
 
@@ -87,10 +87,10 @@ class CallLogDetailSerializer(serializers.ModelSerializer):
 
 
 class CallLogListQuerySerializer(StrictSerializer):
-    patient_id = serializers.IntegerField(min_value=1, required=False)
+    patient_id = serializers.IntegerField(min_value=1, max_value=MAX_ID, required=False)
     direction = serializers.ChoiceField(choices=CallDirection.choices, required=False)
-    start_date = serializers.DateField(required=False)
-    end_date = serializers.DateField(required=False)
+    start_date = CalendarDateField(required=False)
+    end_date = CalendarDateField(required=False)
 
     def to_internal_value(self, data):
         return super().to_internal_value({k: v for k, v in data.items() if k in self.fields})
