@@ -8,7 +8,6 @@ README.md for every variable.
 
 import secrets
 import sys
-import sys
 from datetime import timedelta
 from pathlib import Path
 

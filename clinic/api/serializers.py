@@ -130,9 +130,7 @@ class AppointmentListQuerySerializer(StrictSerializer):
     patient_id = serializers.IntegerField(min_value=1, max_value=MAX_ID, required=False)
     doctor_id = serializers.IntegerField(min_value=1, max_value=MAX_ID, required=False)
     status = serializers.ChoiceField(choices=AppointmentStatus.choices, required=False)
-    start_date = CalendarDateField(
-        required=False, help_text="From this local date (YYYY-MM-DD)."
-    )
+    start_date = CalendarDateField(required=False, help_text="From this local date (YYYY-MM-DD).")
     end_date = CalendarDateField(required=False, help_text="Up to this local date, inclusive.")
 
     def to_internal_value(self, data):
@@ -261,7 +259,10 @@ class PatientDetailSerializer(PatientSerializer):
 
 class _PatientInputMixin:
     def validate_date_of_birth(self, value):
-        if value is not None and value > timezone.localdate():
+        # "Today" in the clinic's time zone: in India the day starts 5h30 before UTC's.
+        clinic = getattr(getattr(self.context.get("request"), "user", None), "clinic", None)
+        today = timezone.localdate(timezone=clinic.tzinfo) if clinic else timezone.localdate()
+        if value is not None and value > today:
             raise serializers.ValidationError("Date of birth cannot be in the future")
         if value is not None and value.year < 1900:
             raise serializers.ValidationError("Date of birth is too far in the past")

@@ -26,7 +26,7 @@ def _query(serializer_class, request) -> dict:
 
 
 def _body(serializer_class, request) -> dict:
-    serializer = serializer_class(data=request.data)
+    serializer = serializer_class(data=request.data, context={"request": request})
     serializer.is_valid(raise_exception=True)
     return serializer.validated_data
 
