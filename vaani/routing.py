@@ -1,3 +1,5 @@
 """WebSocket routes of every app, gathered for the ASGI router."""
 
-websocket_urlpatterns: list = []
+from voice.routing import websocket_urlpatterns as voice_routes
+
+websocket_urlpatterns = [*voice_routes]

@@ -282,6 +282,15 @@ TWILIO_AUTH_TOKEN = env("TWILIO_AUTH_TOKEN", "")
 TWILIO_SKIP_SIGNATURE_CHECK = env_bool("TWILIO_SKIP_SIGNATURE_CHECK", False) and DEBUG
 DEEPGRAM_API_KEY = env("DEEPGRAM_API_KEY", "")
 CARTESIA_API_KEY = env("CARTESIA_API_KEY", "")
+# Voice pipeline providers (voice/pipeline/providers.py). Cloud ones need their keys.
+VOICE_STT_PROVIDER = env("VOICE_STT_PROVIDER", "deepgram" if DEEPGRAM_API_KEY else "pocketsphinx")
+VOICE_TTS_PROVIDER = env("VOICE_TTS_PROVIDER", "cartesia" if CARTESIA_API_KEY else "espeak")
+VOICE_VAD_PROVIDER = env("VOICE_VAD_PROVIDER", "silero")
+# Seconds of silence before the agent asks whether the caller is still there.
+VOICE_IDLE_TIMEOUT_SECONDS = env_float("VOICE_IDLE_TIMEOUT_SECONDS", 8.0)
+# Send the §9.2 session_state/transcript events on the Twilio socket too (they always
+# go to the clinic's channel group for the front-desk UI).
+VOICE_STREAM_CUSTOM_EVENTS = env_bool("VOICE_STREAM_CUSTOM_EVENTS", True)
 HEALTH_CHECK_TIMEOUT_SECONDS = env_float("HEALTH_CHECK_TIMEOUT_SECONDS", 2.0)
 
 # --- Logging ---------------------------------------------------------------------------

@@ -1,0 +1,412 @@
+"""One phone conversation in real time: VAD -> speech-to-text -> agent -> text-to-speech.
+
+ORM-free like the rest of the pipeline: the agent is injected (the consumer wraps
+the Django agent for it), and everything sent out goes through two callbacks, one
+for Twilio's Media Streams protocol and one for our custom events (§9.2).
+
+Turn-taking rules:
+- Inbound audio always runs through the end-of-speech detector, also while the
+  agent speaks, so the caller can interrupt (barge-in). Only speech that lasts
+  (``SpeechSustained``) interrupts: "haan", "ok", "hmm" over the agent do not.
+- An utterance that ends while the agent is silent is always an answer, however
+  short ("haan" to "shall I book it?").
+- Replies go out as 20 ms frames paced in real time, followed by a mark; the mark
+  coming back means the caller heard the reply, a ``clear`` means they did not
+  hear all of it. Both are recorded per turn.
+- Silence: after ``idle_timeout_s`` the agent asks if the caller is still there;
+  the agent decides when to give up (its reply then ends the call).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Protocol
+
+from .codecs import b64decode_frame, b64encode_frame, mulaw_to_pcm16
+from .pacing import FramePacer, aiter_in_thread
+from .stt import SpeechToText, Transcript
+from .tts import TextToSpeech, telephony_frames
+from .vad import EndOfSpeechDetector, SegmenterConfig, SpeechEnded, SpeechStarted, SpeechSustained
+
+logger = logging.getLogger(__name__)
+
+MULAW_FRAME_BYTES = 160
+MAX_INBOUND_PAYLOAD = 8000  # one second of 8 kHz mu-law; Twilio sends 20 ms
+
+
+class SessionState(StrEnum):
+    IDLE = "idle"
+    LISTENING = "listening"
+    PROCESSING = "processing"
+    THINKING = "thinking"
+    SPEAKING = "speaking"
+
+
+@dataclass
+class AgentTurn:
+    text: str
+    language: str
+    end_call: bool = False
+    transfer: bool = False
+
+
+class ConversationAgent(Protocol):
+    """What the conversation needs of the agent (async; the consumer adapts the real one)."""
+
+    async def greet(self) -> AgentTurn: ...
+
+    async def respond(self, text: str, *, language: str, confidence: float) -> AgentTurn: ...
+
+    async def respond_dtmf(self, digits: str) -> AgentTurn: ...
+
+    async def still_there(self, attempt: int) -> AgentTurn: ...
+
+
+@dataclass
+class ConversationConfig:
+    idle_timeout_s: float = 8.0
+    stt_timeout_s: float = 6.0
+    agent_timeout_s: float = 10.0
+    mark_wait_s: float = 3.0  # how long to wait for the goodbye to be heard before hanging up
+    segmenter: SegmenterConfig = field(default_factory=SegmenterConfig)
+
+
+@dataclass
+class TurnLatency:
+    """Milliseconds from the end of the caller's speech (the end-of-speech wait included)."""
+
+    transcript_ms: float
+    reply_ms: float
+    first_audio_ms: float | None = None
+    stt_ms: float = 0.0
+    agent_ms: float = 0.0
+
+    @property
+    def total_ms(self) -> float | None:
+        return self.first_audio_ms
+
+
+@dataclass
+class ConversationResult:
+    turns: list[dict]
+    latencies: list[TurnLatency]
+    language: str
+    end_reason: str
+    barge_ins: int
+    late_frames: int
+    frames_sent: int
+
+
+def _utc_now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class Conversation:
+    def __init__(
+        self,
+        *,
+        stt: SpeechToText,
+        tts: TextToSpeech,
+        vad,
+        agent: ConversationAgent,
+        send_twilio: Callable[[dict], Awaitable[None]],
+        publish: Callable[[dict], Awaitable[None]],
+        on_hangup: Callable[[], Awaitable[None]],
+        on_transfer: Callable[[AgentTurn], Awaitable[None]],
+        language: str = "en",
+        config: ConversationConfig | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.stt, self.tts, self.agent = stt, tts, agent
+        self.config = config or ConversationConfig()
+        self.segmenter = EndOfSpeechDetector(vad, self.config.segmenter, sample_rate=8000)
+        self._send_twilio, self._publish = send_twilio, publish
+        self._on_hangup, self._on_transfer = on_hangup, on_transfer
+        self.language = language
+        self._clock = clock
+        self.stream_sid = ""
+        self.state = SessionState.IDLE
+        self.turns: list[dict] = []
+        self.latencies: list[TurnLatency] = []
+        self.barge_ins = 0
+        self.late_frames = 0
+        self.frames_sent = 0
+        self.end_reason = ""
+        self._queue: asyncio.Queue[tuple[str, object, float]] = asyncio.Queue()
+        self._worker: asyncio.Task | None = None
+        self._idle_timer: asyncio.Task | None = None
+        self._idle_attempts = 0
+        self._pacer: FramePacer | None = None
+        self._speaking_turn: dict | None = None
+        self._marks: dict[str, dict] = {}
+        self._mark_events: dict[str, asyncio.Event] = {}
+        self._reply_count = 0
+        self._closed = False
+
+    # --- inbound (called by the consumer) ------------------------------------------------
+
+    async def start(self, stream_sid: str) -> None:
+        self.stream_sid = stream_sid
+        self._worker = asyncio.create_task(self._run_turns(), name=f"turns-{stream_sid}")
+        await self._set_state(SessionState.IDLE)
+        self._queue.put_nowait(("greet", None, self._clock()))
+
+    async def feed_media(self, payload: str) -> None:
+        """One inbound ``media`` payload (base64 mu-law). Malformed audio is dropped."""
+        if self._closed:
+            return
+        try:
+            audio = b64decode_frame(payload)
+        except (ValueError, TypeError):
+            return
+        if not audio or len(audio) > MAX_INBOUND_PAYLOAD:
+            return
+        for event in self.segmenter.process(mulaw_to_pcm16(audio)):
+            await self._on_speech_event(event)
+
+    async def feed_dtmf(self, digit: str) -> None:
+        if self._closed or not digit:
+            return
+        self._cancel_idle_timer()
+        if self.state == SessionState.SPEAKING:
+            await self._barge_in()
+        self._queue.put_nowait(("dtmf", digit[:8], self._clock()))
+
+    async def on_mark(self, name: str) -> None:
+        turn = self._marks.pop(name, None)
+        if turn is not None and not turn.get("interrupted"):
+            turn["heard"] = True
+        event = self._mark_events.pop(name, None)
+        if event is not None:
+            event.set()
+
+    async def close(self, reason: str = "stream stopped") -> ConversationResult:
+        """Stops everything at once; safe to call twice."""
+        if not self._closed:
+            self._closed = True
+            self.end_reason = self.end_reason or reason
+            if self._pacer is not None:
+                self._pacer.cancel()
+            self._cancel_idle_timer()
+            if self._worker is not None:
+                self._worker.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await self._worker
+        return ConversationResult(
+            turns=self.turns,
+            latencies=self.latencies,
+            language=self.language,
+            end_reason=self.end_reason,
+            barge_ins=self.barge_ins,
+            late_frames=self.late_frames,
+            frames_sent=self.frames_sent,
+        )
+
+    # --- speech events ---------------------------------------------------------------------
+
+    async def _on_speech_event(self, event) -> None:
+        if isinstance(event, SpeechStarted):
+            self._cancel_idle_timer()
+            if self.state in (SessionState.IDLE, SessionState.LISTENING):
+                await self._set_state(SessionState.LISTENING)
+        elif isinstance(event, SpeechSustained):
+            if self.state == SessionState.SPEAKING:
+                await self._barge_in()
+        elif isinstance(event, SpeechEnded):
+            if self.state == SessionState.SPEAKING and event.is_backchannel(
+                self.config.segmenter.sustained_speech_ms
+            ):
+                return  # "haan" / "ok" over the agent: keep talking
+            # The caller stopped speaking (end_ms) before the silence wait decided it.
+            waited_s = (event.at_ms - event.end_ms) / 1000
+            self._queue.put_nowait(("speech", event, self._clock() - waited_s))
+
+    async def _barge_in(self) -> None:
+        if self._pacer is not None and not self._pacer.cancelled:
+            self._pacer.cancel()
+            self.barge_ins += 1
+            if self._speaking_turn is not None:
+                self._speaking_turn["interrupted"] = True
+            await self._send_twilio({"event": "clear", "streamSid": self.stream_sid})
+            await self._set_state(SessionState.LISTENING)
+
+    # --- the turn loop ------------------------------------------------------------------------
+
+    async def _run_turns(self) -> None:
+        while True:
+            kind, item, speech_end = await self._queue.get()
+            try:
+                if kind == "greet":
+                    reply = await self._ask_agent(self.agent.greet())
+                    await self._speak(reply, latency=None)
+                elif kind == "idle":
+                    reply = await self._ask_agent(self.agent.still_there(item))
+                    await self._speak(reply, latency=None)
+                elif kind == "dtmf":
+                    self._add_turn("patient", f"[keypad {item}]", self.language, 1.0)
+                    await self._set_state(SessionState.THINKING)
+                    started = self._clock()
+                    reply = await self._ask_agent(self.agent.respond_dtmf(item))
+                    latency = TurnLatency(
+                        0.0,
+                        (self._clock() - speech_end) * 1000,
+                        agent_ms=(self._clock() - started) * 1000,
+                    )
+                    await self._speak(reply, latency=latency, speech_end=speech_end)
+                else:
+                    await self._handle_utterance(item, speech_end)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # one bad turn must not end the call
+                logger.exception("Conversation turn failed")
+                await self._set_state(SessionState.LISTENING)
+            if self._queue.empty() and not self._closed and self.end_reason == "":
+                self._start_idle_timer()
+
+    async def _handle_utterance(self, event: SpeechEnded, speech_end: float) -> None:
+        await self._set_state(SessionState.PROCESSING)
+        started = self._clock()
+        transcript: Transcript = await asyncio.wait_for(
+            asyncio.to_thread(
+                self.stt.transcribe, event.pcm16, event.sample_rate, language=self.language
+            ),
+            timeout=self.config.stt_timeout_s,
+        )
+        stt_done = self._clock()
+        if transcript.is_empty:
+            await self._set_state(SessionState.LISTENING)
+            return
+        self._add_turn("patient", transcript.text, transcript.language, transcript.confidence)
+        await self._set_state(SessionState.THINKING)
+        reply = await self._ask_agent(
+            self.agent.respond(
+                transcript.text, language=transcript.language, confidence=transcript.confidence
+            )
+        )
+        replied = self._clock()
+        latency = TurnLatency(
+            transcript_ms=(stt_done - speech_end) * 1000,
+            reply_ms=(replied - speech_end) * 1000,
+            stt_ms=(stt_done - started) * 1000,
+            agent_ms=(replied - stt_done) * 1000,
+        )
+        await self._speak(reply, latency=latency, speech_end=speech_end)
+
+    async def _ask_agent(self, call: Awaitable[AgentTurn]) -> AgentTurn:
+        return await asyncio.wait_for(call, timeout=self.config.agent_timeout_s)
+
+    async def _speak(
+        self, reply: AgentTurn, *, latency: TurnLatency | None, speech_end: float | None = None
+    ) -> None:
+        self.language = reply.language or self.language
+        turn = self._add_turn("agent", reply.text, reply.language, None)
+        await self._set_state(SessionState.SPEAKING)
+        self._speaking_turn = turn
+        first_frame_at: list[float] = []
+
+        async def send_frame(frame: bytes) -> None:
+            if not first_frame_at:
+                first_frame_at.append(self._clock())
+            await self._send_twilio(
+                {
+                    "event": "media",
+                    "streamSid": self.stream_sid,
+                    "media": {"payload": b64encode_frame(frame)},
+                }
+            )
+
+        self._pacer = pacer = FramePacer(send_frame, prebuffer_frames=2)
+        frames = aiter_in_thread(telephony_frames(self.tts, reply.text, language=reply.language))
+        stats = await pacer.play(frames)
+        self._pacer = None
+        self._speaking_turn = None
+        self.frames_sent += stats.frames_sent
+        self.late_frames += stats.late_frames
+        turn["played_ms"] = stats.frames_sent * 20
+        if latency is not None:
+            if first_frame_at and speech_end is not None:
+                latency.first_audio_ms = (first_frame_at[0] - speech_end) * 1000
+            turn["latency_ms"] = {
+                "transcript": round(latency.transcript_ms),
+                "reply": round(latency.reply_ms),
+                "first_audio": round(latency.first_audio_ms) if latency.first_audio_ms else None,
+            }
+            self.latencies.append(latency)
+        if stats.cancelled:
+            return  # barged in: the caller is talking, state is already "listening"
+        self._reply_count += 1
+        mark = f"reply-{self._reply_count}"
+        self._marks[mark] = turn
+        heard = self._mark_events[mark] = asyncio.Event()
+        await self._send_twilio(
+            {"event": "mark", "streamSid": self.stream_sid, "mark": {"name": mark}}
+        )
+        await self._set_state(SessionState.LISTENING)
+        if reply.end_call or reply.transfer:
+            self.end_reason = "transferred" if reply.transfer else "agent ended the call"
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(heard.wait(), timeout=self.config.mark_wait_s)
+            if reply.transfer:
+                await self._on_transfer(reply)
+            else:
+                await self._on_hangup()
+
+    # --- idle ------------------------------------------------------------------------------------
+
+    def _start_idle_timer(self) -> None:
+        self._cancel_idle_timer()
+        self._idle_timer = asyncio.create_task(self._idle_wait())
+
+    def _cancel_idle_timer(self) -> None:
+        if self._idle_timer is not None and self._idle_timer is not asyncio.current_task():
+            self._idle_timer.cancel()
+        self._idle_timer = None
+
+    async def _idle_wait(self) -> None:
+        await asyncio.sleep(self.config.idle_timeout_s)
+        if self._closed or self.segmenter.in_speech or not self._queue.empty():
+            return
+        self._idle_attempts += 1
+        self._queue.put_nowait(("idle", self._idle_attempts, self._clock()))
+
+    # --- events ---------------------------------------------------------------------------------
+
+    def _add_turn(self, speaker: str, text: str, language: str, confidence: float | None) -> dict:
+        if speaker == "patient":
+            self._idle_attempts = 0
+        turn = {"speaker": speaker, "text": text, "language": language, "time": _utc_now()}
+        if confidence is not None:
+            turn["confidence"] = round(confidence, 3)
+        self.turns.append(turn)
+        event = {
+            "event": "transcript",
+            "direction": "inbound" if speaker == "patient" else "outbound",
+            "text": text,
+            "language": language,
+            "confidence": round(confidence, 3) if confidence is not None else 1.0,
+            "timestamp": turn["time"],
+        }
+        self._fire(event)
+        return turn
+
+    async def _set_state(self, state: SessionState) -> None:
+        if state != self.state:
+            self.state = state
+            self._fire({"event": "session_state", "state": state.value, "timestamp": _utc_now()})
+
+    def _fire(self, event: dict) -> None:
+        """Custom events must never hold up audio: published in the background."""
+        task = asyncio.ensure_future(self._publish(event))
+        task.add_done_callback(_log_failure)
+
+
+def _log_failure(task: asyncio.Task) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        logger.warning("Publishing a conversation event failed: %s", task.exception())

@@ -1,0 +1,135 @@
+"""Process-wide voice resources, and the adapter between the pipeline and the agent.
+
+Speech recognizers are built per clinic (biased to its doctors' names and words)
+and kept for the life of the process: building the language model takes a while,
+a call must not wait for it twice. Text-to-speech is shared by all clinics; voice
+activity detectors hold per-call state, so each call gets its own.
+"""
+
+import threading
+from dataclasses import dataclass
+
+from channels.db import database_sync_to_async
+from django.conf import settings
+from django.db.models import Max
+
+from clinic.models import Clinic, Doctor
+from voice.agent import build_agent
+from voice.pipeline.conversation import AgentTurn
+from voice.pipeline.providers import STT_PROVIDERS, TTS_PROVIDERS, VAD_PROVIDERS
+from voice.pipeline.vocabulary import ClinicVocabulary
+
+_lock = threading.Lock()
+_stt_by_clinic: dict[int, tuple[object, object]] = {}
+_tts = None
+
+
+def provider_names() -> dict[str, str]:
+    return {
+        "stt": settings.VOICE_STT_PROVIDER,
+        "tts": settings.VOICE_TTS_PROVIDER,
+        "vad": settings.VOICE_VAD_PROVIDER,
+    }
+
+
+def _vocabulary_version(clinic: Clinic):
+    return Doctor.objects.filter(clinic=clinic).aggregate(v=Max("updated_at"))["v"]
+
+
+def speech_to_text(clinic: Clinic):
+    """The clinic's recognizer, rebuilt when its doctors change."""
+    version = _vocabulary_version(clinic)
+    cached = _stt_by_clinic.get(clinic.pk)
+    if cached and cached[0] == version:
+        return cached[1]
+    with _lock:
+        cached = _stt_by_clinic.get(clinic.pk)
+        if cached and cached[0] == version:
+            return cached[1]
+        doctors = list(Doctor.objects.filter(clinic=clinic).values_list("name", flat=True))
+        surnames = [name.replace("Dr.", "").split()[-1] for name in doctors if name.split()]
+        vocabulary = ClinicVocabulary(
+            phrases=(*doctors, clinic.name),
+            doctor_names=tuple(surnames) or ClinicVocabulary.doctor_names,
+        )
+        name = settings.VOICE_STT_PROVIDER
+        options = (
+            {"provider": name, "vocabulary": vocabulary}
+            if name == "pocketsphinx"
+            else {"provider": name}
+        )
+        stt = STT_PROVIDERS.create(options)
+        _stt_by_clinic[clinic.pk] = (version, stt)
+        return stt
+
+
+def text_to_speech():
+    global _tts
+    if _tts is None:
+        with _lock:
+            if _tts is None:
+                _tts = TTS_PROVIDERS.create({"provider": settings.VOICE_TTS_PROVIDER})
+    return _tts
+
+
+def new_vad():
+    return VAD_PROVIDERS.create({"provider": settings.VOICE_VAD_PROVIDER, "sample_rate": 8000})
+
+
+# What the agent says when the line goes quiet; the second time it says goodbye.
+_STILL_THERE = {
+    "en": (
+        "Are you still there?",
+        "I can't hear you, so I'll end the call now. Please call again anytime. Goodbye!",
+    ),
+    "hi": (
+        "क्या आप लाइन पर हैं?",
+        "आपकी आवाज़ नहीं आ रही, इसलिए मैं कॉल समाप्त कर रही हूँ। फिर से कॉल करें। नमस्ते!",
+    ),
+    "hi-en": (
+        "Kya aap line par hain?",
+        "Aapki awaaz nahi aa rahi, isliye main call khatam kar rahi hoon. "
+        "Phir se call kijiye. Namaste!",
+    ),
+}
+
+
+@dataclass
+class AgentAdapter:
+    """The sync Django agent, as the async agent the conversation expects.
+
+    Every call into the agent reaches the database, so it runs through
+    ``database_sync_to_async`` (a worker thread, never the event loop).
+    """
+
+    agent: object
+
+    @staticmethod
+    def _turn(reply) -> AgentTurn:
+        return AgentTurn(
+            text=reply.text,
+            language=reply.language,
+            end_call=reply.end_call,
+            transfer=reply.transfer,
+        )
+
+    async def greet(self) -> AgentTurn:
+        return self._turn(await database_sync_to_async(self.agent.greet)())
+
+    async def respond(self, text: str, *, language: str, confidence: float) -> AgentTurn:
+        reply = await database_sync_to_async(self.agent.respond)(text, confidence=confidence)
+        return self._turn(reply)
+
+    async def respond_dtmf(self, digits: str) -> AgentTurn:
+        return self._turn(await database_sync_to_async(self.agent.respond_dtmf)(digits))
+
+    async def still_there(self, attempt: int) -> AgentTurn:
+        language = getattr(self.agent, "language", "en") or "en"
+        ask, goodbye = _STILL_THERE.get(language, _STILL_THERE["en"])
+        if attempt <= 1:
+            return AgentTurn(ask, language)
+        return AgentTurn(goodbye, language, end_call=True)
+
+
+def make_agent(clinic: Clinic, caller_phone: str, call_sid: str):
+    return build_agent(clinic, caller_phone, call_sid=call_sid)
