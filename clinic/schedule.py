@@ -107,14 +107,14 @@ def free_slots(
     """Slots of ``duration`` on a grid from each period's start, clear of ``busy``.
 
     ``busy`` must be sorted by start. Slots that begin before ``not_before``
-    (now) are not offered.
+    (now) are not offered: booking needs a start strictly in the future.
     """
     slots = []
     for open_start, open_end in periods:
         slot_start = open_start
         while slot_start + duration <= open_end:
             slot_end = slot_start + duration
-            if slot_start >= not_before and not any(
+            if slot_start > not_before and not any(
                 b_start < slot_end and slot_start < b_end for b_start, b_end in busy
             ):
                 slots.append((slot_start.astimezone(UTC), slot_end.astimezone(UTC)))

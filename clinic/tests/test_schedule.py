@@ -205,8 +205,8 @@ def test_busy_time_in_another_timezone_is_compared_as_an_instant():
 def test_slots_that_begin_before_now_are_not_offered():
     hours = periods("09:00-11:00")
     assert starts(schedule.free_slots(hours, [], MIN30, ist("09:40"))) == ["10:00", "10:30"]
-    # A slot starting exactly now is still offered.
-    assert starts(schedule.free_slots(hours, [], MIN30, ist("10:00"))) == ["10:00", "10:30"]
+    # A slot starting exactly now is not offered: booking needs a start in the future.
+    assert starts(schedule.free_slots(hours, [], MIN30, ist("10:00"))) == ["10:30"]
     assert schedule.free_slots(hours, [], MIN30, ist("10:31")) == []
 
 

@@ -38,13 +38,18 @@ class CategoryRateThrottle(BaseThrottle):
         window_start = int(now // window) * window
         reset_at = window_start + window
         key = f"ratelimit:{category}:{client_identity(request)}:{window_start}"
-        # add() is a no-op when the key exists, then incr() is atomic in Redis and locmem.
-        cache.add(key, 0, timeout=window + 5)
+        # incr() is atomic in Redis and locmem; one round trip once the window's key exists.
         try:
             count = cache.incr(key)
-        except ValueError:  # expired between add and incr
-            cache.set(key, 1, timeout=window + 5)
-            count = 1
+        except ValueError:  # first request of the window: create the key with its expiry
+            if cache.add(key, 1, timeout=window + 5):
+                count = 1
+            else:  # another request created it meanwhile
+                try:
+                    count = cache.incr(key)
+                except ValueError:  # and it expired already
+                    cache.set(key, 1, timeout=window + 5)
+                    count = 1
         request.rate_limit = {
             "limit": limit,
             "remaining": max(limit - count, 0),

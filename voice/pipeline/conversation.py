@@ -149,6 +149,7 @@ class Conversation:
         self._mark_events: dict[str, asyncio.Event] = {}
         self._reply_count = 0
         self._closed = False
+        self._ending: asyncio.Future | None = None
 
     # --- inbound (called by the consumer) ------------------------------------------------
 
@@ -195,7 +196,7 @@ class Conversation:
             if self._pacer is not None:
                 self._pacer.cancel()
             self._cancel_idle_timer()
-            if self._worker is not None:
+            if self._worker is not None and self._worker is not asyncio.current_task():
                 self._worker.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await self._worker
@@ -353,10 +354,10 @@ class Conversation:
             self.end_reason = "transferred" if reply.transfer else "agent ended the call"
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(heard.wait(), timeout=self.config.mark_wait_s)
-            if reply.transfer:
-                await self._on_transfer(reply)
-            else:
-                await self._on_hangup()
+            # Its own task: ending the call closes this conversation, turn loop included.
+            ending = self._on_transfer(reply) if reply.transfer else self._on_hangup()
+            self._ending = asyncio.ensure_future(ending)
+            self._ending.add_done_callback(_log_failure)
 
     # --- idle ------------------------------------------------------------------------------------
 

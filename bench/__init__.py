@@ -1,0 +1,1 @@
+"""Benchmarks run by hand (``.venv/bin/python bench/api.py``); not tests, not app code."""

@@ -1,0 +1,169 @@
+"""Real-time pacing of outbound 20 ms frames, cancellable for barge-in.
+
+Why pace at all: Twilio plays what it receives; dumping a whole reply at
+once fills its buffer, so a barge-in "clear" arrives after seconds of queued
+audio and marks lose their timing.  Sending each frame at its due time keeps
+only a frame or two in flight, so the bot can stop talking immediately.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+T = TypeVar("T")
+
+
+@dataclass
+class PacingStats:
+    frames_sent: int = 0
+    late_frames: int = 0  # sent more than late_threshold_ms after their due time
+    max_late_ms: float = 0.0
+    underruns: int = 0  # source was so late that the schedule was re-anchored
+    cancelled: bool = False
+    send_times: list[float] = field(default_factory=list, repr=False)  # clock() at each send
+
+
+class FramePacer:
+    """Sends frames at ``start + i * frame_ms`` on a monotonic clock.
+
+    Due times are computed from the start rather than sleeping a fixed 20 ms
+    per frame, so sleep overshoot and send time never accumulate into drift.
+    ``cancel()`` wakes the pacer at once and no further frame is sent.
+    """
+
+    def __init__(
+        self,
+        send: Callable[[bytes], Awaitable[None]],
+        *,
+        frame_ms: float = 20.0,
+        prebuffer_frames: int = 0,
+        late_threshold_ms: float = 10.0,
+        max_catchup_ms: float = 100.0,
+        clock: Callable[[], float] = time.monotonic,
+        record_send_times: bool = False,
+    ) -> None:
+        self._send = send
+        self.frame_s = frame_ms / 1000.0
+        # Lead over real time to absorb network jitter: frame i is due at
+        # start + (i - prebuffer_frames) * frame_ms, so frames 0..prebuffer go out at once.
+        self.prebuffer_frames = prebuffer_frames
+        self.late_threshold_s = late_threshold_ms / 1000.0
+        self.max_catchup_s = max_catchup_ms / 1000.0
+        self._clock = clock
+        self._record = record_send_times
+        self._cancelled = False
+        self._waiter: asyncio.Future[None] | None = None
+        self.stats = PacingStats()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancelled
+
+    def cancel(self) -> None:
+        """Stop playback now (call from the event loop thread, e.g. on barge-in)."""
+        self._cancelled = True
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    async def _sleep_until(self, due: float) -> None:
+        delay = due - self._clock()
+        if delay <= 0:
+            return
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[None] = loop.create_future()
+        handle = loop.call_later(delay, lambda: waiter.done() or waiter.set_result(None))
+        self._waiter = waiter
+        try:
+            await waiter
+        finally:
+            handle.cancel()
+            self._waiter = None
+
+    async def play(self, frames: Iterable[bytes] | AsyncIterable[bytes]) -> PacingStats:
+        """Send every frame on schedule; returns stats (also on cancel via ``cancel()``)."""
+        stats = self.stats = PacingStats()
+        start = self._clock()
+        index = 0
+        source = _as_async(frames)
+        try:
+            async for frame in source:
+                if self._cancelled:
+                    break
+                due = start + (index - self.prebuffer_frames) * self.frame_s
+                if due > self._clock():
+                    await self._sleep_until(due)
+                    if self._cancelled:
+                        break
+                now = self._clock()
+                late = now - due  # a slow source or a busy event loop
+                if index >= self.prebuffer_frames and late > self.late_threshold_s:
+                    stats.late_frames += 1
+                    stats.max_late_ms = max(stats.max_late_ms, late * 1000)
+                if late > self.max_catchup_s:
+                    # Far behind (e.g. TTS stalled).  Bursting the backlog would
+                    # defeat pacing, so restart the schedule from now.
+                    stats.underruns += 1
+                    start = now - (index - self.prebuffer_frames) * self.frame_s
+                await self._send(frame)
+                if self._record:
+                    stats.send_times.append(self._clock())
+                stats.frames_sent += 1
+                index += 1
+        except asyncio.CancelledError:
+            stats.cancelled = True
+            raise
+        finally:
+            await source.aclose()  # stops an upstream generator (e.g. TTS) on barge-in
+        stats.cancelled = stats.cancelled or self._cancelled
+        return stats
+
+
+async def _as_async(frames: Iterable[T] | AsyncIterable[T]) -> AsyncIterator[T]:
+    if isinstance(frames, AsyncIterable):
+        try:
+            async for item in frames:
+                yield item
+        finally:
+            aclose = getattr(frames, "aclose", None)
+            if aclose is not None:
+                await aclose()
+    else:
+        for item in frames:
+            yield item
+
+
+async def aiter_in_thread(iterable: Iterable[T]) -> AsyncIterator[T]:
+    """Iterate a blocking iterator (TTS synthesis, file reads) off the event loop.
+
+    Each ``next()`` runs in the default executor, so a slow synthesis step
+    never blocks the consumer's websocket; closing the async iterator closes
+    the underlying generator (stopping synthesis on barge-in).
+    """
+    iterator = iter(iterable)
+    done = object()
+    try:
+        while True:
+            item = await asyncio.to_thread(next, iterator, done)
+            if item is done:
+                return
+            yield item  # type: ignore[misc]
+    finally:
+        close = getattr(iterator, "close", None)
+        if close is not None:
+            # ValueError: still running in the worker thread; it ends on its own.
+            with contextlib.suppress(ValueError):
+                close()
+
+
+async def pace_frames(
+    frames: Iterable[bytes] | AsyncIterable[bytes],
+    send: Callable[[bytes], Awaitable[None]],
+    **options: float,
+) -> PacingStats:
+    """One-shot convenience around :class:`FramePacer` (cancel by cancelling the task)."""
+    return await FramePacer(send, **options).play(frames)  # type: ignore[arg-type]

