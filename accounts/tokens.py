@@ -7,12 +7,15 @@ token single-use.
 """
 
 import contextlib
+import logging
 import uuid
 from datetime import timedelta
 
 from django.conf import settings
 from django.core.cache import cache
 from django.utils import timezone
+from django_redis.exceptions import ConnectionInterrupted
+from redis.exceptions import RedisError
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.serializers import TokenRefreshSerializer
 from rest_framework_simplejwt.tokens import RefreshToken
@@ -20,6 +23,9 @@ from rest_framework_simplejwt.tokens import RefreshToken
 from accounts.models import RevokedSession, User
 
 _CACHE_PREFIX = "revoked-sid:"
+logger = logging.getLogger(__name__)
+# What an unreachable Redis cache raises (django-redis wraps most of it).
+_CACHE_UNAVAILABLE = (ConnectionInterrupted, RedisError, OSError)
 
 
 def issue_tokens(user: User) -> dict:
@@ -58,10 +64,13 @@ def rotate_refresh_token(raw_refresh: str) -> tuple[str, str]:
     Raises simplejwt's TokenError/InvalidToken otherwise (answered as 401).
     """
     token = RefreshToken(raw_refresh)  # signature, expiry, type and blacklist checked
-    if is_session_revoked(token.get("sid")):
-        from rest_framework_simplejwt.exceptions import InvalidToken
+    from rest_framework_simplejwt.exceptions import InvalidToken
 
+    if is_session_revoked(token.get("sid")):
         raise InvalidToken("This session has been signed out")
+    # simplejwt's serializer does User.objects.get(): a deleted user would be a 500.
+    if not User.objects.filter(pk=token.get("user_id"), is_active=True).exists():
+        raise InvalidToken("User not found or inactive")
     serializer = TokenRefreshSerializer(data={"refresh": raw_refresh})
     serializer.is_valid(raise_exception=True)
     return serializer.validated_data["access"], serializer.validated_data["refresh"]
@@ -73,7 +82,9 @@ def revoke_session(*, user: User, sid: str | None, raw_refresh: str | None = Non
         RevokedSession.objects.get_or_create(
             sid=sid, defaults={"user": user, "expires_at": timezone.now() + lifetime}
         )
-        cache.set(_CACHE_PREFIX + sid, True, timeout=int(lifetime.total_seconds()))
+        # The row above is the record; the cache only speeds up the checks.
+        with contextlib.suppress(*_CACHE_UNAVAILABLE):
+            cache.set(_CACHE_PREFIX + sid, True, timeout=int(lifetime.total_seconds()))
     if raw_refresh:
         # An already expired, invalid or blacklisted refresh token is fine at logout.
         with contextlib.suppress(TokenError):
@@ -85,10 +96,15 @@ def is_session_revoked(sid: str | None) -> bool:
     if not sid:
         return False
     key = _CACHE_PREFIX + sid
-    cached = cache.get(key)
+    try:
+        cached = cache.get(key)
+    except _CACHE_UNAVAILABLE:  # cache (Redis) unreachable: ask the database, the record
+        logger.warning("Session revocation checked without the cache", exc_info=True)
+        return RevokedSession.objects.filter(sid=sid).exists()
     if cached is None:
         cached = RevokedSession.objects.filter(sid=sid).exists()
         lifetime = settings.SIMPLE_JWT["ACCESS_TOKEN_LIFETIME"] + timedelta(minutes=1)
         # A "not revoked" answer is cached briefly only: logout overwrites it anyway.
-        cache.set(key, cached, timeout=int(lifetime.total_seconds()) if cached else 60)
+        with contextlib.suppress(*_CACHE_UNAVAILABLE):
+            cache.set(key, cached, timeout=int(lifetime.total_seconds()) if cached else 60)
     return bool(cached)

@@ -62,6 +62,8 @@ INSTALLED_APPS = [
     "voice",
     "billing",
     "audit",
+    "notifications",
+    "webhooks",
 ]
 
 MIDDLEWARE = [
@@ -162,6 +164,20 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # task while it is still waiting (a duplicate send).
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600)}
 CELERY_TIMEZONE = "UTC"
+CELERY_BEAT_SCHEDULE = {
+    # Due reminders, lost send tasks, interrupted sends (notifications/services.py).
+    "notifications-dispatch-due-messages": {
+        "task": "notifications.tasks.dispatch_due_messages",
+        "schedule": timedelta(seconds=env_int("SMS_DISPATCH_INTERVAL_SECONDS", 120)),
+        "options": {"expires": 110},
+    },
+    # Webhook retries whose wait is too long for a countdown, and deliveries whose task was lost.
+    "webhooks-sweep": {
+        "task": "webhooks.sweep",
+        "schedule": timedelta(seconds=60),
+        "options": {"expires": 55},
+    },
+}
 
 # --- Auth ------------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
@@ -292,6 +308,26 @@ VOICE_IDLE_TIMEOUT_SECONDS = env_float("VOICE_IDLE_TIMEOUT_SECONDS", 8.0)
 # go to the clinic's channel group for the front-desk UI).
 VOICE_STREAM_CUSTOM_EVENTS = env_bool("VOICE_STREAM_CUSTOM_EVENTS", True)
 HEALTH_CHECK_TIMEOUT_SECONDS = env_float("HEALTH_CHECK_TIMEOUT_SECONDS", 2.0)
+# Outgoing webhooks (webhooks/). Receivers must be on public addresses; these hosts,
+# addresses or networks may be private (on-premise receivers; tests allow 127.0.0.1).
+WEBHOOK_ALLOW_PRIVATE_HOSTS = env_list("WEBHOOK_ALLOW_PRIVATE_HOSTS", [])
+WEBHOOK_TIMEOUT_SECONDS = env_float("WEBHOOK_TIMEOUT_SECONDS", 5.0)
+# A delivery is retried (backoff and jitter) this long before it is marked failed; an
+# endpoint failing this long is disabled and its clinic's owners/admins are e-mailed.
+WEBHOOK_RETRY_HOURS = env_float("WEBHOOK_RETRY_HOURS", 24)
+WEBHOOK_DISABLE_AFTER_HOURS = env_float("WEBHOOK_DISABLE_AFTER_HOURS", 24)
+# E-mail to staff (a disabled webhook...): printed to the console unless a backend is set.
+EMAIL_BACKEND = env("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", "Vaani <no-reply@localhost>")
+# Messages to patients (notifications/): "console" logs them, "twilio" sends them.
+SMS_BACKEND = env("SMS_BACKEND", "console")
+# The sender: a number or a Messaging Service SID (MG...); a clinic may set its own.
+TWILIO_MESSAGING_FROM = env("TWILIO_MESSAGING_FROM", "")
+TWILIO_WHATSAPP_FROM = env("TWILIO_WHATSAPP_FROM", "")
+SMS_STATUS_CALLBACK_URL = env(
+    "SMS_STATUS_CALLBACK_URL", f"{PUBLIC_BASE_URL}/api/v1/sms/status" if PUBLIC_BASE_URL else ""
+)
+SMS_RESCHEDULE_URL = env("SMS_RESCHEDULE_URL", f"{PUBLIC_BASE_URL}/reschedule").rstrip("/")
 
 # --- Logging ---------------------------------------------------------------------------
 LOGGING = {

@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import jwt
 import pytest
+from django.conf import settings as django_settings
 from django.utils import timezone
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import RefreshToken
@@ -29,8 +30,6 @@ BAD_CREDENTIALS = "Invalid username or password"
 def _roomy_auth_limit(settings):
     """These tests sign in many times; the 5/min limit itself is tested in test_rate_limits."""
     settings.RATE_LIMITS = {**settings.RATE_LIMITS, "auth": 1000, "api": 1000}
-    # Password hashing is not under test here; the production hasher costs ~0.3 s a login.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 @pytest.fixture
@@ -133,7 +132,12 @@ def test_unknown_fields_in_the_login_body_are_refused(documented_admin):
 
 @pytest.mark.parametrize(
     "payload",
-    [{}, {"username": "admin@clinic.com"}, {"password": "secure_password"}, ["not", "an", "object"]],
+    [
+        {},
+        {"username": "admin@clinic.com"},
+        {"password": "secure_password"},
+        ["not", "an", "object"],
+    ],
 )
 def test_incomplete_or_malformed_login_bodies_are_400(payload, documented_admin):
     response = APIClient().post(LOGIN, payload, format="json")
@@ -142,9 +146,7 @@ def test_incomplete_or_malformed_login_bodies_are_400(payload, documented_admin)
 
 
 def test_login_body_that_is_not_json_is_400():
-    response = APIClient().post(
-        LOGIN, data="{username: nope", content_type="application/json"
-    )
+    response = APIClient().post(LOGIN, data="{username: nope", content_type="application/json")
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "VALIDATION_ERROR"
 
@@ -239,9 +241,11 @@ def test_logout_without_the_refresh_token_still_kills_it(receptionist):
 
 def test_logout_also_kills_tokens_rotated_from_the_same_login(receptionist):
     tokens = signed_in(receptionist)
-    rotated = APIClient().post(
-        REFRESH, {"refresh_token": tokens["refresh_token"]}, format="json"
-    ).json()["data"]
+    rotated = (
+        APIClient()
+        .post(REFRESH, {"refresh_token": tokens["refresh_token"]}, format="json")
+        .json()["data"]
+    )
 
     assert bearer(tokens["access_token"]).post(LOGOUT, {}, format="json").status_code == 200
 
@@ -364,3 +368,56 @@ def test_missing_or_garbage_authorization_is_401_with_www_authenticate(header):
 
     for path in (ME, PROTECTED):
         assert_unauthorized(client.get(path))
+
+
+# --- Refresh for an account that changed --------------------------------------------------------
+
+
+def test_refresh_for_a_deactivated_user_is_refused(receptionist):
+    tokens = signed_in(receptionist)
+    receptionist.is_active = False
+    receptionist.save(update_fields=["is_active"])
+
+    response = APIClient().post(REFRESH, {"refresh_token": tokens["refresh_token"]}, format="json")
+    assert_unauthorized(response)
+
+
+def test_refresh_for_a_deleted_user_is_refused(clinic):
+    user = UserFactory(clinic=clinic)
+    tokens = signed_in(user)
+    user.delete()
+
+    response = APIClient().post(REFRESH, {"refresh_token": tokens["refresh_token"]}, format="json")
+    assert_unauthorized(response)
+    assert_unauthorized(bearer(tokens["access_token"]).get(ME))
+
+
+def test_an_expired_refresh_token_is_refused(receptionist):
+    refresh, _ = _session_tokens(receptionist)
+    refresh.set_exp(from_time=timezone.now() - timedelta(days=30))
+
+    response = APIClient().post(REFRESH, {"refresh_token": str(refresh)}, format="json")
+    assert_unauthorized(response)
+
+
+@pytest.mark.skipif(not django_settings.REDIS_URL, reason="REDIS_URL is not set")
+def test_sign_out_holds_when_redis_is_unreachable(settings, receptionist):
+    """Revocations are recorded in the database; the cache only speeds the check up."""
+    tokens = signed_in(receptionist)
+    dead = "redis://127.0.0.1:1/0"  # nothing listens on port 1
+    options = {"SOCKET_CONNECT_TIMEOUT": 0.5, "SOCKET_TIMEOUT": 0.5}
+    settings.CACHES = {
+        "default": {
+            **settings.CACHES["default"],
+            "LOCATION": dead,
+            "OPTIONS": {**settings.CACHES["default"].get("OPTIONS", {}), **options},
+        }
+    }
+    client = bearer(tokens["access_token"])
+    assert client.get(ME).status_code == 200
+
+    assert client.post(LOGOUT, {}, format="json").status_code == 200
+
+    assert_unauthorized(client.get(ME))
+    refresh = APIClient().post(REFRESH, {"refresh_token": tokens["refresh_token"]}, format="json")
+    assert_unauthorized(refresh)

@@ -5,7 +5,11 @@ NetBox ``restrict()`` idea): app viewsets only declare the model's queryset,
 serializers and roles. Another clinic's object is simply not found (404).
 """
 
+import logging
+
 from django.http import Http404
+from django_redis.exceptions import ConnectionInterrupted
+from redis.exceptions import RedisError
 from rest_framework.exceptions import APIException
 from rest_framework.metadata import SimpleMetadata
 from rest_framework.views import APIView
@@ -15,6 +19,10 @@ from audit.services import record_access
 from vaani.common.exceptions import NotFoundError
 from vaani.common.permissions import HasClinicRole
 from vaani.common.throttling import add_rate_limit_headers
+
+logger = logging.getLogger(__name__)
+# What an unreachable Redis cache raises (django-redis wraps most of it).
+CACHE_UNAVAILABLE = (ConnectionInterrupted, RedisError, OSError)
 
 
 class ApiMetadata(SimpleMetadata):
@@ -43,7 +51,10 @@ class ApiViewMixin:
             self.perform_authentication(request)
         except APIException as exc:  # counted against the caller's address, then raised
             auth_error = exc
-        self.check_throttles(request)
+        try:
+            self.check_throttles(request)
+        except CACHE_UNAVAILABLE:  # the counters' cache (Redis) is unreachable: serve, unlimited
+            logger.warning("Rate limit not counted: cache unavailable", exc_info=True)
         if auth_error is not None:
             raise auth_error
         self.check_permissions(request)
