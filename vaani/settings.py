@@ -111,6 +111,9 @@ if DATABASE_URL:
         "default": dj_database_url.parse(DATABASE_URL, conn_max_age=0 if DATABASE_POOL else 60)
     }
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = env_int(
+        "DATABASE_CONNECT_TIMEOUT_SECONDS", 5
+    )
     if DATABASE_POOL:
         DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
             "min_size": env_int("DATABASE_POOL_MIN_SIZE", 2),
@@ -140,7 +143,12 @@ if REDIS_URL:
             "BACKEND": "django_redis.cache.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": env("CACHE_KEY_PREFIX", "vaani"),
-            "OPTIONS": {"CLIENT_CLASS": "django_redis.client.DefaultClient"},
+            "OPTIONS": {
+                "CLIENT_CLASS": "django_redis.client.DefaultClient",
+                # A hung Redis must not hang requests (health reports it instead).
+                "SOCKET_CONNECT_TIMEOUT": env_float("REDIS_CONNECT_TIMEOUT_SECONDS", 2.0),
+                "SOCKET_TIMEOUT": env_float("REDIS_TIMEOUT_SECONDS", 2.0),
+            },
         }
     }
     CHANNEL_LAYERS = {
@@ -246,6 +254,10 @@ SPECTACULAR_SETTINGS = {
         "HealthStatusEnum": ["healthy", "degraded", "unhealthy"],
         "HealthComponentStatusEnum": ["healthy", "unhealthy", "not_configured"],
     },
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "voice.openapi.add_webhook_paths",
+    ],
 }
 
 # --- Internationalization ----------------------------------------------------------
@@ -307,7 +319,6 @@ VOICE_IDLE_TIMEOUT_SECONDS = env_float("VOICE_IDLE_TIMEOUT_SECONDS", 8.0)
 # Send the §9.2 session_state/transcript events on the Twilio socket too (they always
 # go to the clinic's channel group for the front-desk UI).
 VOICE_STREAM_CUSTOM_EVENTS = env_bool("VOICE_STREAM_CUSTOM_EVENTS", True)
-HEALTH_CHECK_TIMEOUT_SECONDS = env_float("HEALTH_CHECK_TIMEOUT_SECONDS", 2.0)
 # Outgoing webhooks (webhooks/). Receivers must be on public addresses; these hosts,
 # addresses or networks may be private (on-premise receivers; tests allow 127.0.0.1).
 WEBHOOK_ALLOW_PRIVATE_HOSTS = env_list("WEBHOOK_ALLOW_PRIVATE_HOSTS", [])
