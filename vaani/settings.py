@@ -310,6 +310,11 @@ TWILIO_AUTH_TOKEN = env("TWILIO_AUTH_TOKEN", "")
 TWILIO_SKIP_SIGNATURE_CHECK = env_bool("TWILIO_SKIP_SIGNATURE_CHECK", False) and DEBUG
 DEEPGRAM_API_KEY = env("DEEPGRAM_API_KEY", "")
 CARTESIA_API_KEY = env("CARTESIA_API_KEY", "")
+# Endpoints default to the providers' own; on-premise proxies and the benchmarks' local
+# fakes set them.
+DEEPGRAM_URL = env("DEEPGRAM_URL", "")
+CARTESIA_URL = env("CARTESIA_URL", "")
+CARTESIA_VOICE_ID = env("CARTESIA_VOICE_ID", "")
 # Voice pipeline providers (voice/pipeline/providers.py). Cloud ones need their keys.
 VOICE_STT_PROVIDER = env("VOICE_STT_PROVIDER", "deepgram" if DEEPGRAM_API_KEY else "pocketsphinx")
 VOICE_TTS_PROVIDER = env("VOICE_TTS_PROVIDER", "cartesia" if CARTESIA_API_KEY else "espeak")
