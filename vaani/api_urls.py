@@ -16,6 +16,7 @@ router.register("call-logs", CallLogViewSet, basename="call-log")
 urlpatterns = [
     path("", include("accounts.api.urls")),
     path("", include("voice.urls")),
+    path("", include("notifications.urls")),
     path("admin/health", HealthView.as_view(), name="admin-health"),
     *router.urls,
 ]
