@@ -4,7 +4,7 @@ reads TwiML), so drf-spectacular cannot see them: added by a postprocessing hook
 _ERROR = {"$ref": "#/components/schemas/Error"}
 
 
-def _form(properties: dict, required: list[str]) -> dict:
+def form_body(properties: dict, required: list[str]) -> dict:
     return {
         "required": True,
         "content": {
@@ -15,11 +15,11 @@ def _form(properties: dict, required: list[str]) -> dict:
     }
 
 
-def _errors(*codes: str) -> dict:
+def error_responses(*codes: str) -> dict:
     descriptions = {
         "400": "A required Twilio field is missing or invalid.",
         "403": "Missing or invalid X-Twilio-Signature.",
-        "404": "Unknown call.",
+        "404": "Unknown call or message.",
         "405": "Only POST.",
     }
     return {
@@ -31,15 +31,15 @@ def _errors(*codes: str) -> dict:
     }
 
 
-_SIGNATURE = {
+SIGNATURE_HEADER = {
     "name": "X-Twilio-Signature",
     "in": "header",
     "required": True,
     "schema": {"type": "string"},
     "description": "Twilio's HMAC-SHA1 signature of the public URL and the form fields.",
 }
-_STRING = {"type": "string"}
-_TWIML = {
+STRING = {"type": "string"}
+TWIML_RESPONSE = {
     "description": "TwiML for Twilio.",
     "content": {"text/xml": {"schema": {"type": "string"}}},
 }
@@ -52,19 +52,19 @@ WEBHOOK_PATHS = {
             "summary": "Twilio: a patient calls the clinic (§3.1)",
             "description": "Greets the caller and connects the call to the media stream "
             "(or the speech-gather fallback). An unknown dialled number gets a polite message.",
-            "parameters": [_SIGNATURE],
-            "requestBody": _form(
+            "parameters": [SIGNATURE_HEADER],
+            "requestBody": form_body(
                 {
-                    "CallSid": _STRING,
-                    "AccountSid": _STRING,
-                    "From": _STRING,
-                    "To": _STRING,
-                    "CallStatus": _STRING,
-                    "Direction": _STRING,
+                    "CallSid": STRING,
+                    "AccountSid": STRING,
+                    "From": STRING,
+                    "To": STRING,
+                    "CallStatus": STRING,
+                    "Direction": STRING,
                 },
                 ["CallSid", "From", "To"],
             ),
-            "responses": {"200": _TWIML, **_errors("400", "403", "405")},
+            "responses": {"200": TWIML_RESPONSE, **error_responses("400", "403", "405")},
             "security": [],
         }
     },
@@ -74,10 +74,10 @@ WEBHOOK_PATHS = {
             "tags": ["voice"],
             "summary": "Twilio: call status callback (§3.2)",
             "description": "Repeated or out-of-order callbacks never undo a final status.",
-            "parameters": [_SIGNATURE],
-            "requestBody": _form(
+            "parameters": [SIGNATURE_HEADER],
+            "requestBody": form_body(
                 {
-                    "CallSid": _STRING,
+                    "CallSid": STRING,
                     "CallStatus": {
                         "type": "string",
                         "enum": [
@@ -92,8 +92,8 @@ WEBHOOK_PATHS = {
                         ],
                     },
                     "CallDuration": {"type": "string", "pattern": "^[0-9]*$"},
-                    "From": _STRING,
-                    "To": _STRING,
+                    "From": STRING,
+                    "To": STRING,
                 },
                 ["CallSid", "CallStatus"],
             ),
@@ -106,7 +106,7 @@ WEBHOOK_PATHS = {
                                 "type": "object",
                                 "properties": {
                                     "success": {"type": "boolean"},
-                                    "message": _STRING,
+                                    "message": STRING,
                                     "timestamp": {"type": "string", "format": "date-time"},
                                 },
                                 "required": ["success", "message"],
@@ -114,7 +114,7 @@ WEBHOOK_PATHS = {
                         }
                     },
                 },
-                **_errors("400", "403", "404", "405"),
+                **error_responses("400", "403", "404", "405"),
             },
             "security": [],
         }
@@ -123,6 +123,8 @@ WEBHOOK_PATHS = {
 
 
 def add_webhook_paths(result, generator, request, public):
-    """drf-spectacular postprocessing hook."""
-    result.setdefault("paths", {}).update(WEBHOOK_PATHS)
+    """drf-spectacular postprocessing hook: Twilio's voice and SMS webhooks."""
+    from notifications.openapi import SMS_WEBHOOK_PATHS
+
+    result.setdefault("paths", {}).update({**WEBHOOK_PATHS, **SMS_WEBHOOK_PATHS})
     return result

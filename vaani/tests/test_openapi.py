@@ -87,7 +87,12 @@ def _resolve(schema: dict, node: dict) -> dict:
 
 # Twilio's webhooks take forms and answer TwiML, signed by Twilio instead of a token: they
 # are checked by their own test below, not by the JSON API's rules.
-TWILIO_WEBHOOKS = {("post", "/api/v1/voice/incoming"), ("post", "/api/v1/voice/status")}
+TWILIO_WEBHOOKS = {
+    ("post", "/api/v1/voice/incoming"),
+    ("post", "/api/v1/voice/status"),
+    ("post", "/api/v1/sms/incoming"),
+    ("post", "/api/v1/sms/status"),
+}
 
 
 def _operations(schema: dict):
