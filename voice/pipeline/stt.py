@@ -4,7 +4,6 @@ the clinic's vocabulary with a small n-gram language model built at runtime.
 
 from __future__ import annotations
 
-import math
 import os
 import queue
 import tempfile
@@ -36,31 +35,6 @@ class Transcript:
 
 @runtime_checkable
 class SpeechToText(Protocol):
-    def _condition(self, pcm16: bytes, sample_rate: int) -> bytes:
-        """Resample to the model rate, pad, and add a faint noise floor.
-
-        Why the noise: digitally silent stretches (TTS output, comfort-noise
-        -free codecs, padding) give -inf log energies that wreck cepstral mean
-        normalisation and the silence model; a -50 dBFS floor is inaudible on
-        real phone audio and roughly doubled accuracy on clean synthetic speech.
-        Seeded, so a given input always decodes the same way.
-        """
-        audio = (
-            resample(pcm16, sample_rate, self.MODEL_RATE)
-            if sample_rate != self.MODEL_RATE
-            else pcm16
-        )
-        x = np.frombuffer(audio, dtype="<i2").astype(np.float32)
-        pad = np.zeros(int(self.pad_s * self.MODEL_RATE), dtype=np.float32)
-        x = np.concatenate([pad, x, pad])
-        if self.noise_floor > 0:
-            x += (
-                np.random.default_rng(len(x))
-                .normal(0.0, self.noise_floor, len(x))
-                .astype(np.float32)
-            )
-        return np.clip(np.rint(x), -32768, 32767).astype("<i2").tobytes()
-
     def transcribe(self, pcm16: bytes, sample_rate: int, *, language: str) -> Transcript:
         """Transcribe one utterance of mono int16 PCM."""
         ...
@@ -170,6 +144,11 @@ class PocketsphinxSTT:
     """
 
     MODEL_RATE = 16000  # the bundled en-us acoustic model is wideband
+    # PocketSphinx gives no usable utterance confidence here: on the eval set
+    # neither the lattice posterior nor the acoustic score relative to a
+    # phone loop separated right from wrong transcripts.  So a non-empty
+    # result gets this neutral constant; cloud providers report real values.
+    confidence = 0.6
 
     def __init__(
         self,
@@ -181,7 +160,9 @@ class PocketsphinxSTT:
         language_weight: float = 6.0,
         max_decoders: int = 2,
         noise_floor: float = 100.0,
-        pad_s: float = 0.1,
+        pad_s: float = 0.25,
+        trim_db: float | None = 35.0,
+        trim_margin_s: float = 0.0,
         decoder_options: Mapping[str, Any] | None = None,
     ) -> None:
         import pocketsphinx
@@ -195,6 +176,8 @@ class PocketsphinxSTT:
         self.vocabulary = vocabulary
         self.noise_floor = noise_floor
         self.pad_s = pad_s
+        self.trim_db = trim_db
+        self.trim_margin_s = trim_margin_s
         sentences = vocabulary.sentences()
         cmudict = _load_cmudict(pocketsphinx.get_model_path("en-us/cmudict-en-us.dict"))
         self.pronunciations = build_dictionary(
@@ -240,13 +223,17 @@ class PocketsphinxSTT:
         return self._pool.get()
 
     def _condition(self, pcm16: bytes, sample_rate: int) -> bytes:
-        """Resample to the model rate, pad, and add a faint noise floor.
+        """Resample to the model rate, trim, pad, and add a faint noise floor.
 
-        Why the noise: digitally silent stretches (TTS output, comfort-noise
-        -free codecs, padding) give -inf log energies that wreck cepstral mean
-        normalisation and the silence model; a -50 dBFS floor is inaudible on
-        real phone audio and roughly doubled accuracy on clean synthetic speech.
-        Seeded, so a given input always decodes the same way.
+        Why the noise: digitally silent stretches (TTS output, padding, codecs
+        without comfort noise) give -inf log energies that wreck cepstral mean
+        normalisation and the silence model; without it clean synthetic speech
+        was only ~30% word-accurate.  Trimming plus a fixed pad (see
+        ``_trim_silence``) keeps the speech/silence ratio constant.  Levels
+        were tuned on jittered TTS renditions through the 8 kHz channel
+        (30/30 key sentences and 90/90 short answers such as "yes" correct with
+        std 100 = -50 dBFS and 0.25 s pads).  Seeded: a given input always
+        decodes the same way.
         """
         audio = (
             resample(pcm16, sample_rate, self.MODEL_RATE)
@@ -254,6 +241,8 @@ class PocketsphinxSTT:
             else pcm16
         )
         x = np.frombuffer(audio, dtype="<i2").astype(np.float32)
+        if self.trim_db is not None:
+            x = _trim_silence(x, self.MODEL_RATE, self.trim_db, self.trim_margin_s)
         pad = np.zeros(int(self.pad_s * self.MODEL_RATE), dtype=np.float32)
         x = np.concatenate([pad, x, pad])
         if self.noise_floor > 0:
@@ -278,14 +267,13 @@ class PocketsphinxSTT:
                 for seg in decoder.seg()
                 if not seg.word.startswith(("<", "[")) and seg.word != "<sil>"
             )
-            confidence = _posterior(decoder, hyp)
         finally:
             self._pool.put(decoder)
         text = " ".join(words) if words else (hyp.hypstr if hyp else "")
         return Transcript(
             text=text,
             language=language,
-            confidence=confidence if text else 0.0,
+            confidence=self.confidence if text else 0.0,
             words=tuple(text.split()),
             processing_ms=(time.perf_counter() - started) * 1000,
         )
@@ -294,15 +282,27 @@ class PocketsphinxSTT:
         self._tmpdir.cleanup()
 
 
-def _posterior(decoder: Any, hyp: Any) -> float:
-    """Utterance posterior from the lattice, as 0..1 (0 when unavailable)."""
-    if hyp is None:
-        return 0.0
-    try:
-        value = decoder.logmath.exp(hyp.prob)
-    except Exception:  # pragma: no cover - depends on lattice availability
-        return 0.0
-    return float(min(1.0, max(0.0, value))) if math.isfinite(value) else 0.0
+def _trim_silence(
+    x: np.ndarray, rate: int, below_peak_db: float, margin_s: float = 0.05
+) -> np.ndarray:
+    """Cut leading/trailing audio quieter than ``below_peak_db`` under the loudest 10 ms.
+
+    Why: batch cepstral mean normalisation averages over the whole utterance,
+    so the amount of silence around the speech (pre-roll, trailing silence,
+    padding) shifted the features enough to flip words ("yes" -> "pm").
+    Trimming to the speech plus a fixed margin makes decoding independent of
+    how the segmenter cut the utterance.
+    """
+    frame = rate // 100
+    n = len(x) // frame
+    if n < 3:
+        return x
+    rms = np.sqrt(np.mean(x[: n * frame].reshape(n, frame) ** 2, axis=1) + 1e-9)
+    loud = np.nonzero(20 * np.log10(rms / rms.max()) > -below_peak_db)[0]
+    margin = int(margin_s * rate)
+    start = max(0, loud[0] * frame - margin)
+    end = min(len(x), (loud[-1] + 1) * frame + margin)
+    return x[start:end]
 
 
 # ---------------------------------------------------------------------------

@@ -69,9 +69,13 @@ def evaluate(
     tts: TextToSpeech,
     cases: Sequence[EvalCase] = EVAL_CASES,
     channels: Sequence[str] = ("16k", "8k-mulaw"),
+    renditions: int = 1,
 ) -> list[EvalResult]:
+    """Decode every case through every channel; ``renditions`` > 1 averages over
+    several syntheses (eSpeak output jitters, so one rendition is a noisy sample).
+    """
     results: list[EvalResult] = []
-    for case in cases:
+    for case, _ in ((c, r) for c in cases for r in range(renditions)):
         audio = tts.synthesize(case.spoken, language=case.language)
         for channel in channels:
             if channel == "8k-mulaw":
@@ -110,14 +114,17 @@ def summarize(results: Sequence[EvalResult]) -> dict[str, dict[str, float]]:
 
 
 def main() -> None:  # pragma: no cover - manual report
+    import sys
+
     from .stt import PocketsphinxSTT
     from .tts import EspeakTTS
 
     started = time.perf_counter()
     stt = PocketsphinxSTT(doctor_names=["Sharma", "Gupta", "Mehta", "Rao"])
     print(f"recogniser ready in {(time.perf_counter() - started) * 1000:.0f} ms")
-    results = evaluate(stt, EspeakTTS())
-    for r in results:
+    renditions = int(sys.argv[1]) if len(sys.argv) > 1 else 1
+    results = evaluate(stt, EspeakTTS(), renditions=renditions)
+    for r in results if renditions == 1 else ():
         line = f"{r.channel:9} {r.accuracy:4.2f} {r.decode_ms:6.0f} ms"
         print(f"{line}  {r.case.reference!r} -> {r.hypothesis!r}")
     for key, stats in summarize(results).items():

@@ -33,11 +33,19 @@ def stt():
     return PocketsphinxSTT(doctor_names=DOCTORS)
 
 
-@lru_cache(maxsize=32)
-def speech_8k(text: str, language: str = "en") -> bytes:
-    """TTS speech as the phone delivers it: 8 kHz, through mu-law and back."""
+def speech_8k_fresh(text: str, language: str = "en") -> bytes:
+    """TTS speech as the phone delivers it: 8 kHz, through mu-law and back.
+
+    eSpeak output jitters slightly between renditions; call this to get a new one.
+    """
     audio = tts().synthesize(text, language=language)
     return mulaw_to_pcm16(pcm16_to_mulaw(resample(audio.pcm16, audio.sample_rate, TELEPHONY_RATE)))
+
+
+@lru_cache(maxsize=32)
+def speech_8k(text: str, language: str = "en") -> bytes:
+    """Cached :func:`speech_8k_fresh` (one rendition per text per test session)."""
+    return speech_8k_fresh(text, language)
 
 
 def with_silence(

@@ -19,8 +19,9 @@ from voice.pipeline.providers import (
     ProviderRegistry,
     build_providers,
 )
-from voice.pipeline.stt import Transcript
-from voice.pipeline.vad import EnergyVAD
+from voice.pipeline.stt import SpeechToText, Transcript
+from voice.pipeline.tts import TextToSpeech
+from voice.pipeline.vad import EnergyVAD, VoiceActivityDetector
 
 
 class FakeClock:
@@ -53,6 +54,14 @@ class FakeTTS:
 
 
 # -- registry -------------------------------------------------------------------
+
+
+def test_minimal_providers_satisfy_the_protocols():
+    # A cloud provider only needs the documented methods, nothing private.
+    assert isinstance(FakeSTT(), SpeechToText)
+    assert isinstance(FakeTTS(), TextToSpeech)
+    assert isinstance(EnergyVAD(), VoiceActivityDetector)
+    assert not isinstance(object(), SpeechToText)
 
 
 def test_registry_creates_by_name_with_options():
