@@ -12,6 +12,7 @@ from itertools import pairwise
 from zoneinfo import ZoneInfo
 
 from django.core.exceptions import ValidationError
+from django.db.models import Q
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 _INTERVAL = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)$")
@@ -84,6 +85,16 @@ def at(day: date, moment: time, tz: ZoneInfo) -> datetime:
 def day_bounds(day: date, tz: ZoneInfo) -> tuple[datetime, datetime]:
     """The UTC instants where ``day`` begins and ends in the clinic's time zone."""
     return at(day, time.min, tz).astimezone(UTC), at(day, time.max, tz).astimezone(UTC)
+
+
+def local_days(field: str, start: date | None, end: date | None, tz: ZoneInfo) -> Q:
+    """Filter on an instant ``field`` for whole local days, ``start`` to ``end`` inclusive."""
+    condition = Q()
+    if start is not None:
+        condition &= Q(**{f"{field}__gte": day_bounds(start, tz)[0]})
+    if end is not None:
+        condition &= Q(**{f"{field}__lt": day_bounds(end, tz)[1]})
+    return condition
 
 
 def open_periods(

@@ -41,11 +41,9 @@ def appointment_list(
         queryset = queryset.filter(doctor_id=doctor_id)
     if status:
         queryset = queryset.filter(status=status)
-    tz = clinic.tzinfo
-    if start_date is not None:
-        queryset = queryset.filter(scheduled_time__gte=schedule.day_bounds(start_date, tz)[0])
-    if end_date is not None:
-        queryset = queryset.filter(scheduled_time__lt=schedule.day_bounds(end_date, tz)[1])
+    queryset = queryset.filter(
+        schedule.local_days("scheduled_time", start_date, end_date, clinic.tzinfo)
+    )
     return queryset.order_by("scheduled_time", "id")
 
 

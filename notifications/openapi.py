@@ -1,6 +1,7 @@
 """OpenAPI for Twilio's SMS webhooks (plain Django views), added by voice.openapi's hook."""
 
 from voice.openapi import (
+    RECORDED_RESPONSE,
     SIGNATURE_HEADER,
     STRING,
     TWIML_RESPONSE,
@@ -45,22 +46,7 @@ SMS_WEBHOOK_PATHS = {
                 ["MessageSid", "MessageStatus"],
             ),
             "responses": {
-                "200": {
-                    "description": "Recorded.",
-                    "content": {
-                        "application/json": {
-                            "schema": {
-                                "type": "object",
-                                "properties": {
-                                    "success": {"type": "boolean"},
-                                    "message": STRING,
-                                    "timestamp": {"type": "string", "format": "date-time"},
-                                },
-                                "required": ["success", "message"],
-                            }
-                        }
-                    },
-                },
+                "200": RECORDED_RESPONSE,
                 **error_responses("400", "403", "404", "405"),
             },
             "security": [],

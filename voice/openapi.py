@@ -44,6 +44,23 @@ TWIML_RESPONSE = {
     "content": {"text/xml": {"schema": {"type": "string"}}},
 }
 
+RECORDED_RESPONSE = {
+    "description": "Recorded.",
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "properties": {
+                    "success": {"type": "boolean"},
+                    "message": STRING,
+                    "timestamp": {"type": "string", "format": "date-time"},
+                },
+                "required": ["success", "message"],
+            }
+        }
+    },
+}
+
 WEBHOOK_PATHS = {
     "/api/v1/voice/incoming": {
         "post": {
@@ -98,22 +115,7 @@ WEBHOOK_PATHS = {
                 ["CallSid", "CallStatus"],
             ),
             "responses": {
-                "200": {
-                    "description": "Recorded.",
-                    "content": {
-                        "application/json": {
-                            "schema": {
-                                "type": "object",
-                                "properties": {
-                                    "success": {"type": "boolean"},
-                                    "message": STRING,
-                                    "timestamp": {"type": "string", "format": "date-time"},
-                                },
-                                "required": ["success", "message"],
-                            }
-                        }
-                    },
-                },
+                "200": RECORDED_RESPONSE,
                 **error_responses("400", "403", "404", "405"),
             },
             "security": [],

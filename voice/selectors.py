@@ -21,9 +21,7 @@ def call_log_list(
         queryset = queryset.filter(patient_id=patient_id)
     if direction:
         queryset = queryset.filter(direction=direction)
-    tz = clinic.tzinfo
-    if start_date is not None:
-        queryset = queryset.filter(created_at__gte=schedule.day_bounds(start_date, tz)[0])
-    if end_date is not None:
-        queryset = queryset.filter(created_at__lt=schedule.day_bounds(end_date, tz)[1])
+    queryset = queryset.filter(
+        schedule.local_days("created_at", start_date, end_date, clinic.tzinfo)
+    )
     return queryset.order_by("-created_at", "-id")

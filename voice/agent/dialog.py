@@ -127,7 +127,36 @@ def _dt(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
 
 
-class RuleBasedAgent:
+class CallReport:
+    """What both brains report for the call log, read off the shared ``DialogState``."""
+
+    state: DialogState
+    tools: object
+
+    @property
+    def language(self) -> str:
+        return self.state.language
+
+    @property
+    def intents_detected(self) -> list[str]:
+        return list(self.state.intents_detected)
+
+    @property
+    def appointment_created(self) -> int | None:
+        return self.state.appointment_created
+
+    @property
+    def patient_id(self) -> int | None:
+        return self.state.patient_id
+
+    def summary(self) -> str:
+        return summarize(self.state, self.tools.tz)
+
+    def sentiment(self) -> str:
+        return guess_sentiment(self.state)
+
+
+class RuleBasedAgent(CallReport):
     """The deterministic receptionist. ``channel`` "voice" adds keypad hints to menus."""
 
     kind = "rules"
@@ -152,28 +181,6 @@ class RuleBasedAgent:
     @classmethod
     def from_dict(cls, tools, data: dict, *, channel: str = "voice") -> RuleBasedAgent:
         return cls(tools, DialogState.from_dict(data.get("state", data)), channel=channel)
-
-    @property
-    def language(self) -> str:
-        return self.state.language
-
-    @property
-    def intents_detected(self) -> list[str]:
-        return list(self.state.intents_detected)
-
-    @property
-    def appointment_created(self) -> int | None:
-        return self.state.appointment_created
-
-    @property
-    def patient_id(self) -> int | None:
-        return self.state.patient_id
-
-    def summary(self) -> str:
-        return summarize(self.state, self.tools.tz)
-
-    def sentiment(self) -> str:
-        return guess_sentiment(self.state)
 
     # --- turns ------------------------------------------------------------------------
 

@@ -41,11 +41,10 @@ from voice.agent import tools as tools_module
 from voice.agent.dialog import (
     EXPECTS,
     AgentReply,
+    CallReport,
     DialogState,
     RuleBasedAgent,
     _event,
-    guess_sentiment,
-    summarize,
 )
 from voice.agent.language import detect_language
 
@@ -223,7 +222,7 @@ TOOL_SPECS = [
 ]
 
 
-class LLMAgent:
+class LLMAgent(CallReport):
     """Same interface as ``RuleBasedAgent``; the model decides, ``ClinicTools`` acts."""
 
     kind = "llm"
@@ -269,28 +268,6 @@ class LLMAgent:
             mode=data.get("mode", "llm"),
             **kwargs,
         )
-
-    @property
-    def language(self) -> str:
-        return self.state.language
-
-    @property
-    def intents_detected(self) -> list[str]:
-        return list(self.state.intents_detected)
-
-    @property
-    def appointment_created(self) -> int | None:
-        return self.state.appointment_created
-
-    @property
-    def patient_id(self) -> int | None:
-        return self.state.patient_id
-
-    def summary(self) -> str:
-        return summarize(self.state, self.tools.tz)
-
-    def sentiment(self) -> str:
-        return guess_sentiment(self.state)
 
     # --- turns ------------------------------------------------------------------------
 
