@@ -24,6 +24,11 @@ class Language(models.TextChoices):
     HINGLISH = "hi-en", "Hinglish"
 
 
+class VoiceMode(models.TextChoices):
+    STREAM = "stream", "Media stream (our speech pipeline)"
+    GATHER = "gather", "Twilio speech gather (fallback)"
+
+
 class Clinic(TimeStampedModel):
     """The tenant: every patient, doctor, appointment and call belongs to one clinic."""
 
@@ -45,6 +50,12 @@ class Clinic(TimeStampedModel):
     )
     # Free-form facts the receptionist agent answers questions from (fees, hours text...).
     information = models.JSONField(default=dict, blank=True)
+    voice_mode = models.CharField(
+        max_length=10,
+        choices=VoiceMode.choices,
+        default=VoiceMode.STREAM,
+        help_text="How calls are served: our media stream, or Twilio's <Gather> and <Say>.",
+    )
 
     class Meta:
         ordering = ["name"]

@@ -1,6 +1,7 @@
-"""TwiML the webhooks answer: greetings in the caller's language, the stream, goodbyes."""
+"""TwiML the webhooks answer: greetings in the caller's language, the stream, the gather
+fallback's questions, goodbyes."""
 
-from twilio.twiml.voice_response import Connect, Stream, VoiceResponse
+from twilio.twiml.voice_response import Connect, Gather, Stream, VoiceResponse
 
 from clinic.models import Language
 
@@ -25,8 +26,49 @@ UNKNOWN_NUMBER = (
 )
 
 
+# <Gather> speech recognition per agent language: Hinglish is heard best as Indian English.
+GATHER_LANGUAGES = {
+    Language.ENGLISH: "en-IN",
+    Language.HINDI: "hi-IN",
+    Language.HINGLISH: "en-IN",
+}
+
+
 def say_voice(language: str) -> dict:
     return SAY_VOICES.get(language, SAY_VOICES[Language.ENGLISH])
+
+
+def gather_language(language: str) -> str:
+    return GATHER_LANGUAGES.get(language, GATHER_LANGUAGES[Language.ENGLISH])
+
+
+def gather(
+    text: str,
+    *,
+    language: str,
+    action: str,
+    hints: list[str] | tuple[str, ...] = (),
+    num_digits: int | None = None,
+) -> str:
+    """Says ``text`` while listening for speech or keys; silence falls through to a
+    ``<Redirect>`` to the same ``action`` without input, so the app decides what next."""
+    response = VoiceResponse()
+    options = {"num_digits": num_digits} if num_digits else {}
+    phrases = [h.replace(",", " ").strip()[:100] for h in hints]
+    if phrases := [p for p in phrases if p]:
+        options["hints"] = ", ".join(phrases)
+    listen = Gather(
+        input="speech dtmf",
+        action=action,
+        method="POST",
+        language=gather_language(language),
+        speech_timeout="auto",
+        **options,
+    )
+    listen.say(text, **say_voice(language))
+    response.append(listen)
+    response.redirect(action, method="POST")
+    return str(response)
 
 
 def connect_stream(*, language: str, stream_url: str, parameters: dict[str, str]) -> str:

@@ -16,7 +16,7 @@ from twilio.request_validator import RequestValidator
 
 from vaani.common.exceptions import error_body
 from vaani.common.timeutils import now_iso
-from voice import services, twiml
+from voice import fallback, services, twiml
 
 logger = logging.getLogger(__name__)
 
@@ -100,6 +100,10 @@ def incoming_call(request):
     if clinic is None:
         logger.warning("Call %s to unknown number %s", fields["CallSid"], fields["To"])
         return _twiml(twiml.say_and_hang_up(twiml.UNKNOWN_NUMBER))
+    if fallback.use_gather(clinic):  # the clinic's choice, forced, or speech providers down
+        from voice import gather  # imports this module's decorator: not at the top
+
+        return gather.answer_call(clinic, fields)
     try:
         call = services.start_inbound_call(
             clinic=clinic,
@@ -141,4 +145,8 @@ def call_status(request):
         return _error(
             404, "NOT_FOUND", "Call not found", {"resource": "call", "id": fields["CallSid"]}
         )
+    if call_log.channel == "gather" and call_log.finalized_at is None:
+        from voice import gather
+
+        gather.finish_hung_up(call_log)  # the caller hung up before our goodbye
     return JsonResponse({"success": True, "message": "Call status updated", "timestamp": now_iso()})
