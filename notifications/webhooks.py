@@ -1,6 +1,6 @@
 """Twilio's messaging webhooks: patients' texts and the status of ours.
 
-Both are signed by Twilio and checked with the voice webhooks' decorator (same URL
+Both are signed by Twilio and checked with the shared decorator of vaani.common.twilio (same URL
 rules behind a proxy). WhatsApp messages come here too (``From: whatsapp:+91...``).
 """
 
@@ -10,23 +10,13 @@ from twilio.twiml.messaging_response import MessagingResponse
 from notifications import services
 from vaani.common.exceptions import error_body
 from vaani.common.timeutils import now_iso
-from voice.webhooks import twilio_webhook
-
-
-def _required(request, *names: str) -> dict[str, str] | JsonResponse:
-    values = {name: request.POST.get(name, "").strip() for name in names}
-    missing = {name: "This field is required." for name, value in values.items() if not value}
-    if missing:
-        return JsonResponse(
-            error_body("VALIDATION_ERROR", "Invalid input data", missing), status=400
-        )
-    return values
+from vaani.common.twilio import required_fields, twilio_webhook
 
 
 @twilio_webhook
 def incoming_message(request):
     """A patient's text: act on it and answer in TwiML, in their language."""
-    fields = _required(request, "MessageSid", "From", "To")
+    fields = required_fields(request, "MessageSid", "From", "To")
     if isinstance(fields, JsonResponse):
         return fields
     reply = services.handle_inbound(
@@ -44,7 +34,7 @@ def incoming_message(request):
 @twilio_webhook
 def message_status(request):
     """Twilio's status callback for a message we sent (``?m=`` names our row)."""
-    fields = _required(request, "MessageSid", "MessageStatus")
+    fields = required_fields(request, "MessageSid", "MessageStatus")
     if isinstance(fields, JsonResponse):
         return fields
     try:

@@ -42,12 +42,17 @@ from twilio.twiml.voice_response import VoiceResponse
 
 from clinic.models import Clinic, Doctor, Language
 from vaani.common.timeutils import iso_utc
+from vaani.common.twilio import (
+    error_response,
+    required_fields,
+    twilio_webhook,
+    twiml_response,
+)
 from voice import services, twiml
 from voice.agent import AgentReply, build_agent
 from voice.agent.nlu import TITLES
 from voice.agent.replies import sentences
 from voice.models import FINAL_CALL_STATUSES, CallLog, CallStatus
-from voice.webhooks import _error, _required, _twiml, twilio_webhook
 
 logger = logging.getLogger(__name__)
 
@@ -221,13 +226,13 @@ def _agent(call_log: CallLog, state: dict | None):
 @twilio_webhook
 def gather_entry(request):
     """A call answered by the gather flow (Twilio's parameters as for /voice/incoming)."""
-    fields = _required(request, "CallSid", "From", "To")
+    fields = required_fields(request, "CallSid", "From", "To")
     if isinstance(fields, JsonResponse):
         return fields
     clinic = services.clinic_for_number(fields["To"])
     if clinic is None:
         logger.warning("Call %s to unknown number %s", fields["CallSid"], fields["To"])
-        return _twiml(twiml.say_and_hang_up(twiml.UNKNOWN_NUMBER))
+        return twiml_response(twiml.say_and_hang_up(twiml.UNKNOWN_NUMBER))
     return answer_call(clinic, fields)
 
 
@@ -243,12 +248,12 @@ def answer_call(clinic: Clinic, fields: dict[str, str]) -> HttpResponse:
             channel=CHANNEL,
         )
     except services.StreamRefused:
-        return _error(409, "CONFLICT", "This call belongs to another clinic")
+        return error_response(409, "CONFLICT", "This call belongs to another clinic")
     with transaction.atomic():
         call_log = _locked(call_sid)
         _state, meta = _split_state(call_log.agent_state)
         if meta.get("reply"):
-            return _twiml(meta["reply"])
+            return twiml_response(meta["reply"])
         call_log.clinic = clinic
         agent = _agent(call_log, None)
         reply = agent.greet()
@@ -261,7 +266,7 @@ def answer_call(clinic: Clinic, fields: dict[str, str]) -> HttpResponse:
             call_log.status = CallStatus.IN_PROGRESS
             fields_changed.append("status")
         call_log.save(update_fields=fields_changed)
-    return _twiml(body)
+    return twiml_response(body)
 
 
 # --- one caller turn --------------------------------------------------------------------
@@ -299,7 +304,7 @@ def _int(value: str | None) -> int | None:
 @twilio_webhook
 def gather_collect(request):
     """What Twilio heard (or nothing) -> the agent's reply as TwiML."""
-    fields = _required(request, "CallSid")
+    fields = required_fields(request, "CallSid")
     if isinstance(fields, JsonResponse):
         return fields
     call_sid = fields["CallSid"]
@@ -312,7 +317,7 @@ def gather_collect(request):
     except Exception:
         logger.exception("Call %s: gather turn failed", call_sid)
         body = _trouble(call_sid)
-    return _twiml(body)
+    return twiml_response(body)
 
 
 def _collect(call_sid: str, heard: Heard, turn: int | None, token: str) -> str:
