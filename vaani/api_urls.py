@@ -18,5 +18,7 @@ urlpatterns = [
     path("", include("voice.urls")),
     path("", include("notifications.urls")),
     path("admin/health", HealthView.as_view(), name="admin-health"),
+    path("", include("analytics.api.urls")),
+    path("", include("webhooks.api.urls")),
     *router.urls,
 ]

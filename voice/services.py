@@ -113,7 +113,8 @@ def claim_stream(*, call_sid: str, token: str) -> CallLog:
     """The stream's handshake: right token for this call, and the first socket only."""
     with transaction.atomic():
         call_log = (
-            CallLog.objects.select_for_update()
+            # Lock the call only: FOR UPDATE cannot reach the nullable side of a join.
+            CallLog.objects.select_for_update(of=("self",))
             .select_related("clinic", "patient")
             .filter(call_sid=call_sid)
             .first()
