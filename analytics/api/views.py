@@ -4,9 +4,9 @@ from drf_spectacular.utils import extend_schema
 
 from analytics import selectors
 from analytics.api import serializers as s
+from vaani.common.permissions import IsClinicManager
 from vaani.common.responses import ApiResponse
 from vaani.common.views import ApiView
-from webhooks.api.permissions import IsClinicManager
 
 
 class _AdminView(ApiView):

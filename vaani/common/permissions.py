@@ -34,3 +34,14 @@ class HasClinicRole(IsClinicMember):
         else:
             allowed = getattr(view, "write_roles", Role.FRONT_DESK)
         return request.user.role in allowed
+
+
+class IsClinicManager(IsClinicMember):
+    """Owners and admins only (webhooks, metrics); any member may still ask OPTIONS."""
+
+    message = "Only the clinic's owners and admins may do this."
+
+    def has_permission(self, request, view):
+        if not super().has_permission(request, view):
+            return False
+        return request.method == "OPTIONS" or request.user.role in Role.MANAGERS

@@ -33,15 +33,9 @@ SPEC_OPERATIONS = [
     ("get", "/api/v1/admin/health"),
     ("post", "/api/v1/voice/incoming"),  # §3.1, a Twilio webhook (TwiML), added by voice/openapi.py
     ("post", "/api/v1/voice/status"),  # §3.2
-]
-_NOT_BUILT = "documented in the API reference but not implemented yet"
-SPEC_OPERATIONS_PENDING = [
-    pytest.param(method, path, marks=pytest.mark.xfail(reason=reason, strict=False))
-    for method, path, reason in [
-        ("get", "/api/v1/admin/dashboard", _NOT_BUILT),  # §8.1
-        ("get", "/api/v1/admin/analytics", _NOT_BUILT),  # §8.3
-        ("post", "/api/v1/admin/webhooks", _NOT_BUILT),  # §12.1
-    ]
+    ("get", "/api/v1/admin/dashboard"),  # §8.1
+    ("get", "/api/v1/admin/analytics"),  # §8.3
+    ("post", "/api/v1/admin/webhooks"),  # §12.1
 ]
 PUBLIC_OPERATIONS = {
     ("post", "/api/v1/auth/login"),
@@ -124,7 +118,7 @@ def test_is_a_valid_openapi_3_document(schema):
     validate_openapi(schema)  # raises with the offending part when invalid
 
 
-@pytest.mark.parametrize(("method", "path"), [*SPEC_OPERATIONS, *SPEC_OPERATIONS_PENDING])
+@pytest.mark.parametrize(("method", "path"), SPEC_OPERATIONS)
 def test_documents_every_operation_of_the_api_reference(schema, method, path):
     by_shape = {_shape(p): item for p, item in schema["paths"].items()}
     assert _shape(path) in by_shape, f"{path} is not in /openapi.json"

@@ -3,11 +3,11 @@
 from drf_spectacular.utils import extend_schema
 from rest_framework.decorators import action
 
+from vaani.common.permissions import IsClinicManager
 from vaani.common.responses import ApiResponse
 from vaani.common.views import ClinicScopedViewSet
 from webhooks import selectors, services
 from webhooks.api import serializers as s
-from webhooks.api.permissions import IsClinicManager
 from webhooks.models import WebhookEndpoint
 
 _SCOPE_NOTE = "Owners and admins only. Another clinic's webhook answers 404 NOT_FOUND."
