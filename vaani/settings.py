@@ -319,6 +319,17 @@ CARTESIA_VOICE_ID = env("CARTESIA_VOICE_ID", "")
 VOICE_STT_PROVIDER = env("VOICE_STT_PROVIDER", "deepgram" if DEEPGRAM_API_KEY else "pocketsphinx")
 VOICE_TTS_PROVIDER = env("VOICE_TTS_PROVIDER", "cartesia" if CARTESIA_API_KEY else "espeak")
 VOICE_VAD_PROVIDER = env("VOICE_VAD_PROVIDER", "silero")
+# Offline providers that take over when a cloud one fails (circuit breaker).
+VOICE_STT_FALLBACK = env("VOICE_STT_FALLBACK", "pocketsphinx")
+VOICE_TTS_FALLBACK = env("VOICE_TTS_FALLBACK", "espeak")
+# Serve every call through Twilio's <Gather> instead of the media stream.
+VOICE_FORCE_GATHER = env_bool("VOICE_FORCE_GATHER", False)
+# An OpenAI-compatible model for the dialog (voice/agent/llm.py); rules without it.
+LLM_BASE_URL = env("LLM_BASE_URL", "")
+LLM_MODEL = env("LLM_MODEL", "")
+LLM_API_KEY = env("LLM_API_KEY", "")
+LLM_TIMEOUT_SECONDS = env_float("LLM_TIMEOUT_SECONDS", 8.0)
+LLM_TURN_BUDGET_SECONDS = env_float("LLM_TURN_BUDGET_SECONDS", 12.0)
 # Seconds of silence before the agent asks whether the caller is still there.
 VOICE_IDLE_TIMEOUT_SECONDS = env_float("VOICE_IDLE_TIMEOUT_SECONDS", 8.0)
 # Send the §9.2 session_state/transcript events on the Twilio socket too (they always
