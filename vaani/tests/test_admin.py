@@ -48,3 +48,12 @@ def _request(user):
     request = RequestFactory().get("/admin/")
     request.user = user
     return request
+
+
+def test_admin_shows_times_in_the_clinic_time_zone(client, operator, clinic):
+    from datetime import UTC, datetime
+
+    AppointmentFactory(clinic=clinic, scheduled_time=datetime(2030, 1, 7, 3, 30, tzinfo=UTC))
+    client.force_login(operator)
+    page = client.get(reverse("admin:clinic_appointment_changelist")).content.decode()
+    assert "9 a.m." in page  # 03:30 UTC is 09:00 in Asia/Kolkata
