@@ -6,7 +6,8 @@ from datetime import date
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
-from rest_framework import serializers
+from rest_framework import ISO_8601, serializers
+from rest_framework.settings import api_settings
 
 from clinic.models import (
     ALLOWED_DURATIONS,
@@ -24,6 +25,51 @@ from vaani.common.serializers import (
     E164PhoneField,
     StrictSerializer,
 )
+
+# --- Read fast paths --------------------------------------------------------------------------
+# The hot read serializers below answer from ``to_representation`` with plain dicts: the
+# same keys, order and values as their declared fields (which still define the OpenAPI
+# schema), without building DRF field objects and calling each field per row.
+# ``clinic/tests/test_read_serializers.py`` compares them with DRF's own output.
+
+_DRF_DATETIME = serializers.DateTimeField()
+_DRF_DATE = serializers.DateField()
+
+
+def _datetime_out(value, tz):
+    """DRF ``DateTimeField().to_representation``, done directly for aware datetimes."""
+    if not value:
+        return None
+    output_format = api_settings.DATETIME_FORMAT
+    if (
+        isinstance(value, str)
+        or tz is None
+        or value.tzinfo is None
+        or output_format is None
+        or output_format.lower() == ISO_8601
+    ):
+        return _DRF_DATETIME.to_representation(value)
+    try:
+        return value.astimezone(tz).strftime(output_format)
+    except OverflowError:
+        return _DRF_DATETIME.to_representation(value)  # DRF's own error
+
+
+def _date_out(value):
+    return None if value is None else _DRF_DATE.to_representation(value)
+
+
+def _str(value):
+    return None if value is None else str(value)
+
+
+def _int(value):
+    return None if value is None else int(value)
+
+
+def _output_tz():
+    return _DRF_DATETIME.default_timezone()
+
 
 # --- Appointments ---------------------------------------------------------------------------
 
@@ -57,6 +103,27 @@ class AppointmentSerializer(serializers.ModelSerializer):
             "updated_at",
         ]
         read_only_fields = fields
+
+    def to_representation(self, instance):
+        tz = _output_tz()
+        patient, doctor = instance.patient, instance.doctor
+        return {
+            "id": _int(instance.pk),
+            "patient_id": _int(instance.patient_id),
+            "patient_name": _str(patient.name),
+            "patient_phone": _str(patient.phone),
+            "doctor_id": _int(instance.doctor_id),
+            "doctor_name": _str(doctor.name),
+            "scheduled_time": _datetime_out(instance.scheduled_time, tz),
+            "end_time": _datetime_out(instance.end_time, tz),
+            "duration_minutes": _int(instance.duration_minutes),
+            "status": _str(instance.status),
+            "reason": _str(instance.reason),
+            "notes": _str(instance.notes),
+            "source": _str(instance.source),
+            "created_at": _datetime_out(instance.created_at, tz),
+            "updated_at": _datetime_out(instance.updated_at, tz),
+        }
 
 
 class AppointmentPatientSerializer(serializers.ModelSerializer):
@@ -166,6 +233,13 @@ class SlotSerializer(serializers.Serializer):
     start_time = serializers.DateTimeField()
     end_time = serializers.DateTimeField()
 
+    def to_representation(self, instance):
+        tz = _output_tz()
+        return {
+            "start_time": _datetime_out(instance["start_time"], tz),
+            "end_time": _datetime_out(instance["end_time"], tz),
+        }
+
 
 class AvailableSlotsSerializer(serializers.Serializer):
     doctor_id = serializers.IntegerField()
@@ -174,6 +248,23 @@ class AvailableSlotsSerializer(serializers.Serializer):
     duration_minutes = serializers.IntegerField()
     available_slots = SlotSerializer(many=True)
     total_slots = serializers.IntegerField()
+
+    def to_representation(self, instance):
+        tz = _output_tz()
+        return {
+            "doctor_id": _int(instance["doctor_id"]),
+            "doctor_name": _str(instance["doctor_name"]),
+            "date": _date_out(instance["date"]),
+            "duration_minutes": _int(instance["duration_minutes"]),
+            "available_slots": [
+                {
+                    "start_time": _datetime_out(slot["start_time"], tz),
+                    "end_time": _datetime_out(slot["end_time"], tz),
+                }
+                for slot in instance["available_slots"]
+            ],
+            "total_slots": _int(instance["total_slots"]),
+        }
 
 
 # --- Patients -------------------------------------------------------------------------------
@@ -220,6 +311,21 @@ class PatientSerializer(serializers.ModelSerializer):
         value = getattr(patient, "last_appointment", None)
         return serializers.DateTimeField().to_representation(value) if value else None
 
+    def to_representation(self, instance):
+        tz = _output_tz()
+        return {
+            "id": _int(instance.pk),
+            "phone": _str(instance.phone),
+            "name": _str(instance.name),
+            "date_of_birth": _date_out(instance.date_of_birth),
+            "age": self.get_age(instance),
+            "language_preference": _str(instance.language_preference),
+            "total_appointments": self.get_total_appointments(instance),
+            "last_appointment": _datetime_out(getattr(instance, "last_appointment", None), tz),
+            "created_at": _datetime_out(instance.created_at, tz),
+            "updated_at": _datetime_out(instance.updated_at, tz),
+        }
+
 
 class PatientHistoryItemSerializer(serializers.ModelSerializer):
     doctor_id = serializers.IntegerField(read_only=True)
@@ -238,6 +344,17 @@ class PatientHistoryItemSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = fields
 
+    def to_representation(self, instance):
+        return {
+            "id": _int(instance.pk),
+            "doctor_id": _int(instance.doctor_id),
+            "doctor_name": _str(instance.doctor.name),
+            "scheduled_time": _datetime_out(instance.scheduled_time, _output_tz()),
+            "duration_minutes": _int(instance.duration_minutes),
+            "status": _str(instance.status),
+            "reason": _str(instance.reason),
+        }
+
 
 class PatientDetailSerializer(PatientSerializer):
     """§5.2: the patient with recent appointment history (newest first)."""
@@ -255,6 +372,15 @@ class PatientDetailSerializer(PatientSerializer):
 
     def get_upcoming_appointments(self, patient) -> int:
         return getattr(patient, "upcoming_appointments", 0)
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        history = PatientHistoryItemSerializer()
+        data["appointment_history"] = [
+            history.to_representation(item) for item in self.context.get("history", [])
+        ]
+        data["upcoming_appointments"] = self.get_upcoming_appointments(instance)
+        return data
 
 
 class _PatientInputMixin:
@@ -412,3 +538,40 @@ class DoctorScheduleSerializer(DayScheduleSerializer):
     week_start = serializers.DateField(required=False)
     week_end = serializers.DateField(required=False)
     days = DayScheduleSerializer(many=True, required=False)
+
+    def to_representation(self, instance):
+        data = _day_out(instance)
+        data["doctor_id"] = _int(instance["doctor_id"])
+        data["doctor_name"] = _str(instance["doctor_name"])
+        data["time_zone"] = _str(instance["time_zone"])
+        # Not required: a single day's schedule has no week fields (DRF skips them).
+        if "week_start" in instance:
+            data["week_start"] = _date_out(instance["week_start"])
+        if "week_end" in instance:
+            data["week_end"] = _date_out(instance["week_end"])
+        if "days" in instance:
+            data["days"] = [_day_out(day) for day in instance["days"]]
+        return data
+
+
+def _schedule_appointment_out(item: dict) -> dict:
+    return {
+        "id": _int(item["id"]),
+        "patient_id": _int(item["patient_id"]),
+        "patient_name": _str(item["patient_name"]),
+        "start_time": _str(item["start_time"]),
+        "end_time": _str(item["end_time"]),
+        "status": _str(item["status"]),
+        "reason": _str(item["reason"]),
+    }
+
+
+def _day_out(day: dict) -> dict:
+    return {
+        "date": _date_out(day["date"]),
+        "working_hours": [_str(hours) for hours in day["working_hours"]],
+        "day_off": _str(day["day_off"]),
+        "appointments": [_schedule_appointment_out(a) for a in day["appointments"]],
+        "total_appointments": _int(day["total_appointments"]),
+        "available_slots": _int(day["available_slots"]),
+    }
