@@ -18,6 +18,7 @@ import statistics
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
+from channels.layers import get_channel_layer
 from django.conf import settings
 
 from voice import runtime, services
@@ -40,6 +41,10 @@ def clinic_group(clinic_id: int) -> str:
 
 
 class MediaStreamConsumer(AsyncWebsocketConsumer):
+    # Publish-only: the socket never listens on the channel layer, so a Redis outage
+    # loses live UI events (logged) but never the call itself.
+    channel_layer_alias = "media-stream-does-not-subscribe"
+
     async def connect(self):
         self.call_sid = self.scope["url_route"]["kwargs"]["call_sid"]
         self.call_log = None
@@ -162,8 +167,9 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
     async def _publish(self, event: dict) -> None:
         if settings.VOICE_STREAM_CUSTOM_EVENTS:
             await self._send_json(event)
-        if self.channel_layer is not None:
-            await self.channel_layer.group_send(
+        layer = get_channel_layer()
+        if layer is not None:
+            await layer.group_send(
                 self.group, {"type": "call.event", "call_sid": self.call_sid, "event": event}
             )
 
@@ -211,7 +217,14 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
             turns=result.turns,
             language=result.language,
             latency=latency_summary(result),
-            providers={**runtime.provider_names(), "agent": getattr(self.agent, "kind", "rules")},
+            providers={
+                **runtime.provider_names(),
+                # Cloud providers: who really served, fallbacks to offline, breaker states.
+                **runtime.provider_report(
+                    getattr(self.conversation, "stt", None), getattr(self.conversation, "tts", None)
+                ),
+                "agent": getattr(self.agent, "kind", "rules"),
+            },
         )
         if self.agent is not None:
             outcome.summary, outcome.sentiment, outcome.intents = await database_sync_to_async(

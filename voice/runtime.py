@@ -32,6 +32,39 @@ def provider_names() -> dict[str, str]:
     }
 
 
+def _is_cloud(name: str) -> bool:
+    return hasattr(settings, f"{name.upper()}_API_KEY")
+
+
+def _cloud_options(name: str) -> dict:
+    """A cloud provider's key and endpoint from settings: ``<NAME>_API_KEY``, ``<NAME>_URL``
+    (default: the real endpoint; tests point it at a local fake), ``<NAME>_VOICE_ID``."""
+    if not _is_cloud(name):
+        return {}
+    prefix = name.upper()
+    options = {"api_key": getattr(settings, f"{prefix}_API_KEY", "")}
+    for setting, option in (("URL", "url"), ("VOICE_ID", "voice_id")):
+        if value := getattr(settings, f"{prefix}_{setting}", ""):
+            options[option] = value
+    return options
+
+
+def for_call(provider):
+    """A per-call view of a shared provider (its own usage counters), or the provider."""
+    view = getattr(provider, "for_call", None)
+    return view() if callable(view) else provider
+
+
+def provider_report(*providers) -> dict:
+    """Who served, fallbacks and breaker states of cloud providers, for ``CallLog.providers``."""
+    report = {}
+    for provider in providers:
+        usage = getattr(provider, "usage_report", None)
+        if callable(usage):
+            report.update(usage())
+    return report
+
+
 def _vocabulary_version(clinic: Clinic):
     return Doctor.objects.filter(clinic=clinic).aggregate(v=Max("updated_at"))["v"]
 
@@ -41,11 +74,11 @@ def speech_to_text(clinic: Clinic):
     version = _vocabulary_version(clinic)
     cached = _stt_by_clinic.get(clinic.pk)
     if cached and cached[0] == version:
-        return cached[1]
+        return for_call(cached[1])
     with _lock:
         cached = _stt_by_clinic.get(clinic.pk)
         if cached and cached[0] == version:
-            return cached[1]
+            return for_call(cached[1])
         doctors = list(Doctor.objects.filter(clinic=clinic).values_list("name", flat=True))
         surnames = [name.replace("Dr.", "").split()[-1] for name in doctors if name.split()]
         vocabulary = ClinicVocabulary(
@@ -53,14 +86,13 @@ def speech_to_text(clinic: Clinic):
             doctor_names=tuple(surnames) or ClinicVocabulary.doctor_names,
         )
         name = settings.VOICE_STT_PROVIDER
-        options = (
-            {"provider": name, "vocabulary": vocabulary}
-            if name == "pocketsphinx"
-            else {"provider": name}
-        )
+        options = {"provider": name, "vocabulary": vocabulary, **_cloud_options(name)}
+        fallback = getattr(settings, "VOICE_STT_FALLBACK", "pocketsphinx")
+        if _is_cloud(name) and fallback:  # the offline recognizer takes over when it fails
+            options["fallback"] = {"provider": fallback, "vocabulary": vocabulary}
         stt = STT_PROVIDERS.create(options)
         _stt_by_clinic[clinic.pk] = (version, stt)
-        return stt
+        return for_call(stt)
 
 
 def text_to_speech():
@@ -68,8 +100,13 @@ def text_to_speech():
     if _tts is None:
         with _lock:
             if _tts is None:
-                _tts = TTS_PROVIDERS.create({"provider": settings.VOICE_TTS_PROVIDER})
-    return _tts
+                name = settings.VOICE_TTS_PROVIDER
+                options = {"provider": name, **_cloud_options(name)}
+                fallback = getattr(settings, "VOICE_TTS_FALLBACK", "espeak")
+                if _is_cloud(name) and fallback:
+                    options["fallback"] = fallback
+                _tts = TTS_PROVIDERS.create(options)
+    return for_call(_tts)
 
 
 def new_vad():

@@ -81,6 +81,25 @@ def _espeak(**options: Any) -> TextToSpeech:
     return EspeakTTS(**options)
 
 
+# Cloud providers (voice/pipeline/cloud).  Options: ``api_key``, ``url`` and the
+# client's own; ``fallback`` (an offline provider config) wraps the client with a
+# circuit breaker (``breaker``: CircuitBreaker options or instance) and that fallback.
+@STT_PROVIDERS.register("deepgram")
+def _deepgram(*, fallback: Any = None, breaker: Any = None, **options: Any) -> SpeechToText:
+    from .cloud.deepgram import DeepgramSTT
+    from .cloud.fallback import with_fallback
+
+    return with_fallback("stt", "deepgram", DeepgramSTT(**options), fallback, breaker)
+
+
+@TTS_PROVIDERS.register("cartesia")
+def _cartesia(*, fallback: Any = None, breaker: Any = None, **options: Any) -> TextToSpeech:
+    from .cloud.cartesia import CartesiaTTS
+    from .cloud.fallback import with_fallback
+
+    return with_fallback("tts", "cartesia", CartesiaTTS(**options), fallback, breaker)
+
+
 @VAD_PROVIDERS.register("silero")
 def _silero(sample_rate: int = 8000) -> VoiceActivityDetector:
     from .vad import SileroVAD

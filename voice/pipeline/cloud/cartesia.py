@@ -1,0 +1,369 @@
+"""Cartesia streaming text-to-speech (``wss://api.cartesia.ai/tts/websocket``).
+
+Wire protocol (Cartesia TTS WebSocket, API version ``2024-06-10``):
+
+- Connect with ``X-API-Key`` and ``Cartesia-Version`` headers (or the
+  ``api_key`` / ``cartesia_version`` query parameters, for clients that cannot
+  set headers).  A bad key fails the handshake (HTTP 401).
+- Send one JSON request per reply: ``{"model_id", "transcript", "voice":
+  {"mode": "id", "id"}, "language", "context_id", "output_format":
+  {"container": "raw", "encoding": "pcm_s16le", "sample_rate"}}``.  One socket
+  multiplexes many contexts; ``{"context_id", "cancel": true}`` stops one.
+- Receive ``{"type": "chunk", "data": <base64 PCM>, "done": false,
+  "context_id"}`` messages, then ``{"type": "done", "done": true}``; failures
+  come as ``{"type": "error", "done": true, "error" | "title"/"message",
+  "status_code"}``.  ``timestamps`` / ``flush_done`` messages are ignored.
+
+Connections are pooled: Cartesia recommends many generations over one socket,
+and reusing a warm socket saves the TLS + WebSocket handshake (one to two round
+trips, the largest part of the time to first audio) on every reply.  A reply
+takes a socket from the pool, and gives it back after ``done``; after a
+barge-in the context is cancelled and the socket still goes back (late chunks
+of the cancelled context are skipped by ``context_id``); after an error it is
+closed.  A pooled socket that turns out dead is replaced once, transparently.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+from urllib.parse import urlencode
+
+from ..tts import SynthesizedAudio
+from ._ws import close_in_background
+from .errors import (
+    CloudProviderError,
+    ProviderConnectionError,
+    ProviderProtocolError,
+    ProviderTimeout,
+    closed_error,
+    connect_error,
+)
+
+DEFAULT_URL = "wss://api.cartesia.ai/tts/websocket"
+DEFAULT_VERSION = "2024-06-10"
+DEFAULT_MODEL = "sonic-2"
+# The voice of Cartesia's API reference examples; configure a voice that suits
+# the clinic (``voice_id`` / per-language ``voices``, CARTESIA_VOICE_ID).
+DEFAULT_VOICE_ID = "a0e99841-438c-4a64-b679-ae501e7d6091"
+# Hinglish replies are romanised Hindi with English words: the Hindi voice
+# model reads both, the English one mangles the Hindi.
+DEFAULT_LANGUAGES: Mapping[str, str] = {"en": "en", "hi": "hi", "hi-en": "hi"}
+SAMPLE_RATES = (8000, 16000, 22050, 24000, 44100)
+
+
+class CartesiaTTS:
+    """Cartesia Sonic as a :class:`~voice.pipeline.tts.TextToSpeech`.
+
+    ``sample_rate`` defaults to 8 kHz: the phone line's rate, so nothing is
+    resampled and a third of the bytes of 24 kHz cross the network.
+    Timeouts: ``connect_timeout_s`` (handshake), ``first_chunk_timeout_s``
+    (request -> first audio) and ``chunk_timeout_s`` (gap between chunks: a
+    stalled stream).  Every failure raises a
+    :class:`~voice.pipeline.cloud.errors.CloudProviderError`.
+    """
+
+    name = "cartesia"
+
+    def __init__(
+        self,
+        api_key: str,
+        *,
+        url: str = DEFAULT_URL,
+        version: str = DEFAULT_VERSION,
+        model_id: str = DEFAULT_MODEL,
+        voice_id: str = DEFAULT_VOICE_ID,
+        voices: Mapping[str, str] | None = None,
+        languages: Mapping[str, str] | None = None,
+        sample_rate: int = 8000,
+        auth_in_query: bool = False,
+        connect_timeout_s: float = 1.5,
+        first_chunk_timeout_s: float = 2.5,
+        chunk_timeout_s: float = 2.0,
+        close_timeout_s: float = 0.5,
+        max_idle_connections: int = 4,
+        idle_ttl_s: float = 60.0,
+    ) -> None:
+        if not api_key:
+            raise ValueError("Cartesia needs an API key (CARTESIA_API_KEY)")
+        if sample_rate not in SAMPLE_RATES:
+            raise ValueError(f"sample_rate must be one of {SAMPLE_RATES}")
+        self.api_key = api_key
+        self.url = url.rstrip("?")
+        self.version = version
+        self.model_id = model_id
+        self.voice_id = voice_id or DEFAULT_VOICE_ID
+        self.voices = dict(voices or {})
+        self.languages = {**DEFAULT_LANGUAGES, **(languages or {})}
+        self.sample_rate = sample_rate
+        self.auth_in_query = auth_in_query
+        self.connect_timeout_s = connect_timeout_s
+        self.first_chunk_timeout_s = first_chunk_timeout_s
+        self.chunk_timeout_s = chunk_timeout_s
+        self.close_timeout_s = close_timeout_s
+        self._pool = _ConnectionPool(
+            self._open, max_idle=max_idle_connections, idle_ttl_s=idle_ttl_s
+        )
+
+    # -- request ------------------------------------------------------------------------
+    @property
+    def connect_url(self) -> str:
+        if not self.auth_in_query:
+            return self.url
+        query = urlencode({"api_key": self.api_key, "cartesia_version": self.version})
+        return f"{self.url}?{query}"
+
+    @property
+    def headers(self) -> dict[str, str]:
+        if self.auth_in_query:
+            return {}
+        return {"X-API-Key": self.api_key, "Cartesia-Version": self.version}
+
+    def request(self, text: str, *, language: str, context_id: str) -> dict[str, Any]:
+        code = self.languages.get(language, language or "en")
+        voice = self.voices.get(language) or self.voices.get(code) or self.voice_id
+        return {
+            "model_id": self.model_id,
+            "transcript": text,
+            "voice": {"mode": "id", "id": voice},
+            "language": code,
+            "context_id": context_id,
+            "output_format": {
+                "container": "raw",
+                "encoding": "pcm_s16le",
+                "sample_rate": self.sample_rate,
+            },
+            "continue": False,
+        }
+
+    def _open(self) -> Any:
+        from websockets.sync.client import connect
+
+        try:
+            return connect(
+                self.connect_url,
+                additional_headers=self.headers,
+                open_timeout=self.connect_timeout_s,
+                close_timeout=self.close_timeout_s,
+                compression=None,
+                max_size=4 * 1024 * 1024,
+                user_agent_header="vaani-voice",
+                legacy=True,  # a plain connection object: the pool owns its lifetime
+            )
+        except Exception as exc:
+            raise connect_error(self.name, exc) from exc
+
+    def prewarm(self) -> None:
+        """Open a socket now (e.g. at call start) so the first reply skips the handshake."""
+        conn, _ = self._pool.acquire()
+        self._pool.release(conn)
+
+    def close(self) -> None:
+        self._pool.close_all()
+
+    # -- TextToSpeech ---------------------------------------------------------------------
+    def synthesize(self, text: str, *, language: str = "en") -> SynthesizedAudio:
+        return SynthesizedAudio(
+            b"".join(self.synthesize_stream(text, language=language)), self.sample_rate
+        )
+
+    def synthesize_stream(self, text: str, *, language: str = "en") -> Iterator[bytes]:
+        """PCM16 chunks at ``sample_rate`` as Cartesia sends them (blocking; worker thread).
+
+        Closing the generator early (barge-in) cancels the context on the server.
+        """
+        from websockets.exceptions import ConnectionClosed
+
+        text = text.strip()
+        if not text:
+            return
+        context_id = uuid.uuid4().hex
+        request = json.dumps(self.request(text, language=language, context_id=context_id))
+        conn = None
+        finished = False
+        got_audio = False
+        carry = b""
+        try:
+            for attempt in (1, 2):
+                conn, reused = self._pool.acquire()
+                try:
+                    conn.send(request)
+                    message = self._next(conn, context_id, self.first_chunk_timeout_s, "first")
+                    break
+                except ProviderConnectionError:
+                    if not reused or attempt == 2:
+                        raise
+                    # A pooled socket the server had closed: not the provider's fault.
+                    close_in_background(conn)
+                    conn = None
+                except ConnectionClosed:
+                    if not reused or attempt == 2:
+                        raise
+                    close_in_background(conn)
+                    conn = None
+            while True:
+                kind = message.get("type")
+                if kind == "chunk":
+                    pcm, carry = _decode_pcm(self.name, message.get("data"), carry)
+                    if pcm:
+                        got_audio = True
+                        yield pcm
+                elif kind == "error" or message.get("error"):
+                    raise ProviderProtocolError(self.name, _error_text(message))
+                if kind == "done" or message.get("done"):
+                    finished = True
+                    break
+                message = self._next(
+                    conn, context_id, self.chunk_timeout_s, "next" if got_audio else "first"
+                )
+        except GeneratorExit:
+            # Barge-in: stop the generation; the socket stays usable.
+            if conn is not None and not finished:
+                self._pool.cancel_and_release(conn, context_id)
+                conn = None
+            raise
+        except CloudProviderError:
+            raise
+        except ConnectionClosed as exc:
+            raise closed_error(self.name, exc) from exc
+        except OSError as exc:
+            raise connect_error(self.name, exc) from exc
+        finally:
+            if conn is not None:
+                if finished:
+                    self._pool.release(conn)
+                else:
+                    close_in_background(conn)
+
+    def _next(self, conn: Any, context_id: str, timeout_s: float, which: str) -> dict[str, Any]:
+        """The next message of this context (others' late messages are skipped)."""
+        from websockets.exceptions import ConnectionClosed
+
+        deadline = time.monotonic() + timeout_s
+        while True:
+            remaining = deadline - time.monotonic()
+            try:
+                if remaining <= 0:
+                    raise TimeoutError
+                raw = conn.recv(timeout=remaining)
+            except TimeoutError as exc:
+                raise ProviderTimeout(
+                    self.name, f"no {which} audio chunk within {timeout_s:g} s"
+                ) from exc
+            except ConnectionClosed as exc:
+                raise closed_error(self.name, exc) from exc
+            if isinstance(raw, bytes):
+                raise ProviderProtocolError(self.name, "unexpected binary message")
+            try:
+                message = json.loads(raw)
+            except ValueError as exc:
+                raise ProviderProtocolError(self.name, f"not JSON: {raw[:80]!r}") from exc
+            if not isinstance(message, dict):
+                raise ProviderProtocolError(self.name, f"unexpected message: {raw[:80]!r}")
+            owner = message.get("context_id")
+            if owner is not None and owner != context_id:
+                continue  # a cancelled earlier reply on this socket
+            return message
+
+
+def _decode_pcm(provider: str, data: Any, carry: bytes) -> tuple[bytes, bytes]:
+    """base64 chunk -> whole int16 samples (an odd trailing byte waits for the next chunk)."""
+    if not data:
+        return b"", carry
+    try:
+        raw = carry + base64.b64decode(data, validate=True)
+    except (binascii.Error, TypeError, ValueError) as exc:
+        raise ProviderProtocolError(provider, "audio chunk is not base64") from exc
+    cut = len(raw) - len(raw) % 2
+    return raw[:cut], raw[cut:]
+
+
+def _error_text(message: Mapping[str, Any]) -> str:
+    parts = [
+        str(message.get(key))
+        for key in ("title", "message", "error", "error_code")
+        if message.get(key) and not isinstance(message.get(key), bool)
+    ]
+    status = message.get("status_code")
+    return (" ".join(parts) or "error") + (f" (status {status})" if status else "")
+
+
+class _ConnectionPool:
+    """Idle sockets of one provider instance, newest first; thread-safe."""
+
+    def __init__(
+        self,
+        open_connection: Callable[[], Any],
+        *,
+        max_idle: int = 4,
+        idle_ttl_s: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._open = open_connection
+        self.max_idle = max_idle
+        self.idle_ttl_s = idle_ttl_s
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._idle: list[tuple[float, Any]] = []
+        self.opened = 0
+
+    def acquire(self) -> tuple[Any, bool]:
+        """(connection, reused)."""
+        from websockets.protocol import State
+
+        stale: list[Any] = []
+        found = None
+        with self._lock:
+            now = self._clock()
+            while self._idle:
+                since, conn = self._idle.pop()
+                if now - since <= self.idle_ttl_s and conn.state is State.OPEN:
+                    found = conn
+                    break
+                stale.append(conn)
+        for conn in stale:
+            close_in_background(conn)
+        if found is not None:
+            return found, True
+        conn = self._open()
+        with self._lock:
+            self.opened += 1
+        return conn, False
+
+    def release(self, conn: Any) -> None:
+        from websockets.protocol import State
+
+        if self.max_idle > 0 and conn.state is State.OPEN:
+            with self._lock:
+                if len(self._idle) < self.max_idle:
+                    self._idle.append((self._clock(), conn))
+                    return
+        close_in_background(conn)
+
+    def cancel_and_release(self, conn: Any, context_id: str) -> None:
+        """Tell the server to stop a context, off the caller's thread, then keep the socket."""
+
+        def cancel() -> None:
+            try:
+                conn.send(json.dumps({"context_id": context_id, "cancel": True}))
+            except Exception:
+                close_in_background(conn)
+                return
+            self.release(conn)
+
+        threading.Thread(target=cancel, name="cartesia-cancel", daemon=True).start()
+
+    def close_all(self) -> None:
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for _, conn in idle:
+            close_in_background(conn)
+
+    def __len__(self) -> int:
+        return len(self._idle)
