@@ -236,6 +236,7 @@ async def communicator_transport(communicator):
             except TimeoutError:
                 continue
             if message["type"] == "websocket.close":
+                communicator.close_message = message  # for anyone else waiting for the close
                 return None
             if message["type"] == "websocket.send":
                 return message.get("text")

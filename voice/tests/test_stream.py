@@ -153,10 +153,26 @@ def _start_call(clinic, sid):
 
 
 async def _closed_with(communicator, timeout=10):
-    while True:
-        message = await communicator.receive_output(timeout=timeout)
-        if message["type"] == "websocket.close":
-            return message.get("code")
+    """The close code, whether this helper or the simulated caller's reader got the close."""
+
+    async def read_here():
+        while True:
+            message = await communicator.receive_output(timeout=timeout)
+            if message["type"] == "websocket.close":
+                return message
+
+    async def read_by_caller():
+        while getattr(communicator, "close_message", None) is None:
+            await asyncio.sleep(0.02)
+        return communicator.close_message
+
+    tasks = [asyncio.ensure_future(read_here()), asyncio.ensure_future(read_by_caller())]
+    done, pending = await asyncio.wait(tasks, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    for task in pending:
+        task.cancel()
+    if not done:
+        raise TimeoutError("the stream was not closed")
+    return done.pop().result().get("code")
 
 
 def test_a_stream_with_a_wrong_token_is_refused_and_the_call_untouched(line):
