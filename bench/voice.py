@@ -250,6 +250,19 @@ def start_fakes(delay_ms: float):
     return process, urls
 
 
+def server_breakdown(sqlite_path: str) -> dict:
+    """The server's own view of each turn (CallLog.latency): where the time went."""
+    import sqlite3
+
+    rows = sqlite3.connect(sqlite_path).execute("SELECT latency FROM voice_calllog").fetchall()
+    per_turn = [t for (raw,) in rows for t in json.loads(raw or "{}").get("per_turn", [])]
+    out = {}
+    for key in ("stt_ms", "agent_ms", "transcript_ms", "reply_ms", "first_audio_ms"):
+        values = [t[key] for t in per_turn if t.get(key) is not None]
+        out[key] = (statistics.median(values), percentile(values, 0.95)) if values else None
+    return out
+
+
 def measure(mode: str, calls: int, cpus: str, delay_ms: float, speech) -> dict:
     extra, fakes = {}, None
     if mode == "cloud":
@@ -271,6 +284,8 @@ def measure(mode: str, calls: int, cpus: str, delay_ms: float, speech) -> dict:
             results = asyncio.run(run_calls(calls, server.port, speech, stagger_s=0.2))
             wall = time.monotonic() - started
             cpu = cpu_seconds(server.process.pid) - cpu_before
+            time.sleep(1.0)  # the last call logs are finalized
+            breakdown = server_breakdown(server.env["SQLITE_PATH"])
     finally:
         if fakes is not None:
             fakes.send_signal(signal.SIGINT)
@@ -289,6 +304,8 @@ def measure(mode: str, calls: int, cpus: str, delay_ms: float, speech) -> dict:
         "frames": results["frames"],
         "cpu_s_per_call": cpu / calls,
         "cpu_share_of_one_core": cpu / wall,
+        "server": breakdown,
+        "load": os.getloadavg(),
     }
 
 
@@ -325,6 +342,16 @@ def main() -> None:
             f"{r['late_frames']:>5d}/{r['frames']:<6d} {r['cpu_s_per_call']:10.2f} "
             f"{r['cpu_share_of_one_core']:8.0%}"
         )
+    print()
+    print("Server side, per turn (p50 / p95 ms, from the end of speech as the VAD saw it):")
+    for r in rows:
+        parts = [
+            f"{key.removesuffix('_ms')} {v[0]:.0f}/{v[1]:.0f}"
+            for key, v in r["server"].items()
+            if v is not None
+        ]
+        load = ", ".join(f"{x:.2f}" for x in r["load"])
+        print(f"  {r['mode']:8} {'  '.join(parts)}   (load average {load})")
     print()
     print(
         "Turn latency: caller's end of speech -> agent's first audio frame, measured by the caller,"

@@ -10,6 +10,11 @@ Turn-taking rules:
   (``SpeechSustained``) interrupts: "haan", "ok", "hmm" over the agent do not.
 - An utterance that ends while the agent is silent is always an answer, however
   short ("haan" to "shall I book it?").
+- Recognition runs while the caller speaks: each utterance gets a streaming
+  session at ``SpeechStarted`` (providers with ``stream()``, e.g. PocketSphinx,
+  in a worker thread; with ``open_stream()``, e.g. Deepgram, on the loop), fed in
+  ~200 ms batches, so at the end of speech only the last fraction of a second
+  remains to decode.  Providers with neither get the whole utterance afterwards.
 - Replies go out as 20 ms frames paced in real time, followed by a mark; the mark
   coming back means the caller heard the reply, a ``clear`` means they did not
   hear all of it. Both are recorded per turn.
@@ -20,17 +25,22 @@ Turn-taking rules:
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
+import inspect
+import itertools
 import logging
+import queue
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Protocol
+from typing import Any, Protocol
 
-from .codecs import b64decode_frame, b64encode_frame, mulaw_to_pcm16
-from .pacing import FramePacer, aiter_in_thread
+from .codecs import b64decode_frame, b64encode_frame, mulaw_to_pcm16, pcm16_to_mulaw
+from .pacing import FramePacer, aiter_from_thread
 from .stt import SpeechToText, Transcript
 from .tts import TextToSpeech, telephony_frames
 from .vad import EndOfSpeechDetector, SegmenterConfig, SpeechEnded, SpeechStarted, SpeechSustained
@@ -76,6 +86,8 @@ class ConversationConfig:
     agent_timeout_s: float = 10.0
     mark_wait_s: float = 3.0  # how long to wait for the goodbye to be heard before hanging up
     segmenter: SegmenterConfig = field(default_factory=SegmenterConfig)
+    streaming_stt: bool = True  # recognise while the caller speaks, when the provider can
+    stream_batch_ms: int = 200  # caller audio handed to a streaming recogniser at a time
 
 
 @dataclass
@@ -102,6 +114,205 @@ class ConversationResult:
     barge_ins: int
     late_frames: int
     frames_sent: int
+
+
+# --- recognition during the utterance -----------------------------------------------------
+
+
+class _RecognitionWorker:
+    """One thread for the streaming recognisers' blocking work, end-of-utterance first.
+
+    PocketSphinx holds the GIL while it decodes, so more threads would not
+    decode more at once; a single thread with a priority queue lets the
+    ``finish()`` a caller is waiting for jump ahead of other calls' mid-speech
+    feeding instead of queueing behind it in the default executor.
+    """
+
+    FINISH, FEED = 0, 1
+
+    def __init__(self) -> None:
+        self._queue: queue.PriorityQueue = queue.PriorityQueue()
+        self._order = itertools.count()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def submit(self, priority: int, fn: Callable[..., Any], *args: Any) -> asyncio.Future:
+        future: concurrent.futures.Future = concurrent.futures.Future()
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="stt-stream", daemon=True)
+                self._thread.start()
+        self._queue.put((priority, next(self._order), future, fn, args))
+        return asyncio.wrap_future(future)
+
+    def _run(self) -> None:
+        while True:
+            _, _, future, fn, args = self._queue.get()
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                future.set_result(fn(*args))
+            except BaseException as exc:
+                future.set_exception(exc)
+
+
+_worker = _RecognitionWorker()
+
+
+class _StreamFailed(Exception):
+    """The streaming session cannot give a transcript: transcribe the utterance instead."""
+
+
+class _ThreadedRecognition:
+    """A blocking :class:`~voice.pipeline.stt.SpeechStream` fed from the event loop.
+
+    At most one job per session is in flight; audio arriving meanwhile waits and
+    goes with the next job, so a slow moment never piles up work.
+    """
+
+    def __init__(self, session: Any, batch_bytes: int) -> None:
+        self._session = session
+        self._batch_bytes = batch_bytes
+        self._offered: list[bytes] = []  # everything offered, to check the final audio
+        self._offered_bytes = 0
+        self._pending: list[bytes] = []
+        self._pending_bytes = 0
+        self._job: asyncio.Future | None = None
+        self._failed: BaseException | None = None
+        self._cancelled = False
+        self._finishing = False
+
+    def offer(self, audio: bytes) -> None:
+        if self._cancelled or self._finishing or self._failed is not None:
+            return
+        self._offered.append(audio)
+        self._offered_bytes += len(audio)
+        self._pending.append(audio)
+        self._pending_bytes += len(audio)
+        if self._job is None and self._pending_bytes >= self._batch_bytes:
+            self._submit_feed()
+
+    def _take_pending(self) -> bytes:
+        data = b"".join(self._pending)
+        self._pending.clear()
+        self._pending_bytes = 0
+        return data
+
+    def _submit_feed(self) -> None:
+        self._job = _worker.submit(_worker.FEED, self._session.feed, self._take_pending())
+        self._job.add_done_callback(self._fed)
+
+    def _fed(self, job: asyncio.Future) -> None:
+        self._job = None
+        if job.cancelled():
+            return
+        if job.exception() is not None:
+            self._failed = job.exception()
+            logger.warning("Streaming recognition failed: %r", self._failed)
+            return
+        if self._finishing or self._cancelled:
+            return
+        if self._pending_bytes >= self._batch_bytes:
+            self._submit_feed()
+
+    async def finish(self, pcm16: bytes, sample_rate: int) -> Transcript:
+        self._finishing = True
+        while self._job is not None:  # feeding must end before finishing starts
+            job = self._job
+            with contextlib.suppress(Exception):
+                await asyncio.shield(job)
+            if self._job is job:
+                self._job = None
+        if self._failed is not None or self._cancelled:
+            raise _StreamFailed(repr(self._failed))
+        if not pcm16.startswith(b"".join(self._offered)):
+            raise _StreamFailed("the utterance audio does not continue what was streamed")
+        tail = self._take_pending() + pcm16[self._offered_bytes :]
+        session = self._session
+
+        def finish() -> Transcript:
+            if tail:
+                session.feed(tail)
+            return session.finish()
+
+        try:
+            return await _worker.submit(_worker.FINISH, finish)
+        except asyncio.CancelledError:
+            self.cancel()
+            raise
+        except Exception as exc:
+            raise _StreamFailed(repr(exc)) from exc
+
+    def cancel(self) -> None:
+        if not self._cancelled:
+            self._cancelled = True
+            self._pending.clear()
+            self._session.cancel()
+
+
+class _AsyncRecognition:
+    """A provider's asyncio streaming session (``open_stream()``, e.g. Deepgram).
+
+    It takes mu-law, what the phone sent (half the bytes of PCM, lossless here);
+    ``finish`` gets the whole utterance as well when the session accepts it
+    (the cloud wrapper falls back to offline recognition with it).
+    """
+
+    def __init__(self, stream: Any, batch_bytes: int) -> None:
+        self._stream = stream
+        self._batch_bytes = batch_bytes
+        self._offered: list[bytes] = []
+        self._offered_bytes = 0
+        self._pending: list[bytes] = []
+        self._pending_bytes = 0
+        self._cancelled = False
+        self._aborting: asyncio.Future | None = None
+        try:
+            self._finish_takes_audio = bool(inspect.signature(stream.finish).parameters)
+        except (TypeError, ValueError):
+            self._finish_takes_audio = False
+
+    def offer(self, audio: bytes) -> None:
+        if self._cancelled:
+            return
+        self._offered.append(audio)
+        self._offered_bytes += len(audio)
+        self._pending.append(audio)
+        self._pending_bytes += len(audio)
+        if self._pending_bytes >= self._batch_bytes:
+            self._send(b"".join(self._pending))
+
+    def _send(self, pcm16: bytes) -> None:
+        self._pending.clear()
+        self._pending_bytes = 0
+        if pcm16:
+            self._stream.feed(pcm16_to_mulaw(pcm16))
+
+    async def finish(self, pcm16: bytes, sample_rate: int) -> Transcript:
+        if self._cancelled:
+            raise _StreamFailed("cancelled")
+        if not pcm16.startswith(b"".join(self._offered)):
+            self.cancel()
+            raise _StreamFailed("the utterance audio does not continue what was streamed")
+        self._send(b"".join(self._pending) + pcm16[self._offered_bytes :])
+        try:
+            if self._finish_takes_audio:
+                return await self._stream.finish(pcm16, sample_rate)
+            return await self._stream.finish()
+        except asyncio.CancelledError:
+            self.cancel()
+            raise
+        except Exception as exc:
+            raise _StreamFailed(repr(exc)) from exc
+
+    def cancel(self) -> None:
+        if not self._cancelled:
+            self._cancelled = True
+            self._aborting = asyncio.ensure_future(self._stream.abort())
+            self._aborting.add_done_callback(_log_failure)
+
+
+_Recognition = _ThreadedRecognition | _AsyncRecognition
 
 
 def _utc_now() -> str:
@@ -150,6 +361,9 @@ class Conversation:
         self._reply_count = 0
         self._closed = False
         self._ending: asyncio.Future | None = None
+        self._live: _Recognition | None = None  # recognising the utterance being spoken
+        self._live_frames = 0  # segmenter frames of that utterance already offered to it
+        self._stream_batch_bytes = max(320, self.config.stream_batch_ms * 16)  # 8 kHz PCM16
 
     # --- inbound (called by the consumer) ------------------------------------------------
 
@@ -171,6 +385,11 @@ class Conversation:
             return
         for event in self.segmenter.process(mulaw_to_pcm16(audio)):
             await self._on_speech_event(event)
+        if self._live is not None:
+            frames = self.segmenter.utterance_frames(self._live_frames)
+            if frames:
+                self._live_frames += len(frames)
+                self._live.offer(frames[0] if len(frames) == 1 else b"".join(frames))
 
     async def feed_dtmf(self, digit: str) -> None:
         if self._closed or not digit:
@@ -196,6 +415,11 @@ class Conversation:
             if self._pacer is not None:
                 self._pacer.cancel()
             self._cancel_idle_timer()
+            self._drop_live()
+            while not self._queue.empty():  # utterances never handled: free their recognisers
+                _, item, _ = self._queue.get_nowait()
+                if isinstance(item, tuple) and item[1] is not None:
+                    item[1].cancel()
             if self._worker is not None and self._worker is not asyncio.current_task():
                 self._worker.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -215,19 +439,47 @@ class Conversation:
     async def _on_speech_event(self, event) -> None:
         if isinstance(event, SpeechStarted):
             self._cancel_idle_timer()
+            self._start_live()
             if self.state in (SessionState.IDLE, SessionState.LISTENING):
                 await self._set_state(SessionState.LISTENING)
         elif isinstance(event, SpeechSustained):
             if self.state == SessionState.SPEAKING:
                 await self._barge_in()
         elif isinstance(event, SpeechEnded):
+            live, self._live = self._live, None
             if self.state == SessionState.SPEAKING and event.is_backchannel(
                 self.config.segmenter.sustained_speech_ms
             ):
+                if live is not None:
+                    live.cancel()
                 return  # "haan" / "ok" over the agent: keep talking
             # The caller stopped speaking (end_ms) before the silence wait decided it.
             waited_s = (event.at_ms - event.end_ms) / 1000
-            self._queue.put_nowait(("speech", event, self._clock() - waited_s))
+            self._queue.put_nowait(("speech", (event, live), self._clock() - waited_s))
+
+    def _start_live(self) -> None:
+        """A streaming recogniser for the utterance that just started (if the provider has one)."""
+        self._drop_live()
+        self._live_frames = 0
+        if not self.config.streaming_stt:
+            return
+        try:
+            if callable(getattr(self.stt, "stream", None)):
+                session = self.stt.stream(self.language, sample_rate=self.segmenter.sample_rate)
+                self._live = _ThreadedRecognition(session, self._stream_batch_bytes)
+            elif callable(getattr(self.stt, "open_stream", None)):
+                stream = self.stt.open_stream(
+                    language=self.language, encoding="mulaw", sample_rate=self.segmenter.sample_rate
+                )
+                self._live = _AsyncRecognition(stream, self._stream_batch_bytes // 2)
+        except Exception:  # no streaming this time: the utterance is transcribed at the end
+            logger.exception("Could not start streaming recognition")
+            self._live = None
+
+    def _drop_live(self) -> None:
+        live, self._live = self._live, None
+        if live is not None:
+            live.cancel()
 
     async def _barge_in(self) -> None:
         if self._pacer is not None and not self._pacer.cancelled:
@@ -262,7 +514,8 @@ class Conversation:
                     )
                     await self._speak(reply, latency=latency, speech_end=speech_end)
                 else:
-                    await self._handle_utterance(item, speech_end)
+                    event, live = item
+                    await self._handle_utterance(event, live, speech_end)
             except asyncio.CancelledError:
                 raise
             except Exception:  # one bad turn must not end the call
@@ -271,15 +524,19 @@ class Conversation:
             if self._queue.empty() and not self._closed and self.end_reason == "":
                 self._start_idle_timer()
 
-    async def _handle_utterance(self, event: SpeechEnded, speech_end: float) -> None:
+    async def _handle_utterance(
+        self, event: SpeechEnded, live: _Recognition | None, speech_end: float
+    ) -> None:
         await self._set_state(SessionState.PROCESSING)
         started = self._clock()
-        transcript: Transcript = await asyncio.wait_for(
-            asyncio.to_thread(
-                self.stt.transcribe, event.pcm16, event.sample_rate, language=self.language
-            ),
-            timeout=self.config.stt_timeout_s,
-        )
+        try:
+            transcript = await asyncio.wait_for(
+                self._recognise(event, live), timeout=self.config.stt_timeout_s
+            )
+        except BaseException:
+            if live is not None:
+                live.cancel()
+            raise
         stt_done = self._clock()
         if transcript.is_empty:
             await self._set_state(SessionState.LISTENING)
@@ -299,6 +556,17 @@ class Conversation:
             agent_ms=(replied - stt_done) * 1000,
         )
         await self._speak(reply, latency=latency, speech_end=speech_end)
+
+    async def _recognise(self, event: SpeechEnded, live: _Recognition | None) -> Transcript:
+        if live is not None:
+            try:
+                return await live.finish(event.pcm16, event.sample_rate)
+            except _StreamFailed as exc:
+                logger.warning("Streaming recognition failed, transcribing instead: %s", exc)
+                live.cancel()
+        return await asyncio.to_thread(
+            self.stt.transcribe, event.pcm16, event.sample_rate, language=self.language
+        )
 
     async def _ask_agent(self, call: Awaitable[AgentTurn]) -> AgentTurn:
         return await asyncio.wait_for(call, timeout=self.config.agent_timeout_s)
@@ -324,7 +592,9 @@ class Conversation:
             )
 
         self._pacer = pacer = FramePacer(send_frame, prebuffer_frames=2)
-        frames = aiter_in_thread(telephony_frames(self.tts, reply.text, language=reply.language))
+        frames = aiter_from_thread(
+            telephony_frames(self.tts, reply.text, language=reply.language), name="tts-reply"
+        )
         stats = await pacer.play(frames)
         self._pacer = None
         self._speaking_turn = None

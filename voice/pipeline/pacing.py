@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
 import time
+from collections import deque
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -158,6 +160,70 @@ async def aiter_in_thread(iterable: Iterable[T]) -> AsyncIterator[T]:
             # ValueError: still running in the worker thread; it ends on its own.
             with contextlib.suppress(ValueError):
                 close()
+
+
+async def aiter_from_thread(iterable: Iterable[T], *, name: str = "producer") -> AsyncIterator[T]:
+    """Run a blocking iterator (TTS synthesis and encoding) to the end in its own thread.
+
+    Items are handed to the event loop through a buffer: the loop is woken at
+    most once per batch of items that arrive while it waits, not once per item
+    as with :func:`aiter_in_thread`, and the producer runs ahead of the consumer
+    (a whole reply is synthesised in a fraction of its playing time, so the
+    pacer never waits for a sentence boundary).  Its own thread, not the
+    default executor: a reply streamed from a cloud TTS blocks on the network,
+    and a few such replies would otherwise starve every other call's thread
+    work.  Closing the async iterator (barge-in) stops the producer at the next
+    item; the iterator is closed in the producer thread, where it ran.
+    """
+    loop = asyncio.get_running_loop()
+    items: deque[T] = deque()
+    ready = asyncio.Event()
+    stop = threading.Event()
+    state = {"done": False, "error": None, "woken": False}
+
+    def wake() -> None:  # on the loop
+        state["woken"] = False
+        ready.set()
+
+    def notify() -> None:  # in the producer
+        if not state["woken"]:
+            state["woken"] = True
+            with contextlib.suppress(RuntimeError):  # the loop is closed: nobody listens
+                loop.call_soon_threadsafe(wake)
+
+    def produce() -> None:
+        iterator = iter(iterable)
+        try:
+            for item in iterator:
+                if stop.is_set():
+                    break
+                items.append(item)
+                notify()
+        except BaseException as exc:  # handed to the consumer
+            state["error"] = exc
+        finally:
+            close = getattr(iterator, "close", None)
+            if close is not None:
+                with contextlib.suppress(Exception):
+                    close()
+            state["done"] = True
+            notify()
+
+    threading.Thread(target=produce, name=name, daemon=True).start()
+    try:
+        while True:
+            ready.clear()  # before looking: an item added after this wakes us again
+            while items:
+                yield items.popleft()
+            if state["done"]:
+                while items:  # added between the check above and "done"
+                    yield items.popleft()
+                if state["error"] is not None:
+                    raise state["error"]
+                return
+            await ready.wait()
+    finally:
+        stop.set()
 
 
 async def pace_frames(

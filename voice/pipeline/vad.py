@@ -222,6 +222,18 @@ class EndOfSpeechDetector:
     def now_ms(self) -> int:
         return self._now_ms
 
+    def utterance_frames(self, start: int = 0) -> list[bytes]:
+        """Frames ``start:`` of the current utterance's audio that are certain to end up in
+        its :class:`SpeechEnded` ``pcm16`` (which begins with exactly these frames).
+
+        That is the pre-roll, the speech, and silence up to ``keep_trailing_ms`` after the
+        last voiced frame: enough to recognise the utterance while it is spoken.  Empty
+        before speech starts.
+        """
+        if self._state == "idle":
+            return []
+        return [pcm for pcm, _ in self._frames[start : self._committed]]
+
     def reset(self) -> None:
         self.vad.reset()
         self._state = "idle"  # idle -> candidate -> speech -> idle
@@ -235,6 +247,8 @@ class EndOfSpeechDetector:
         self._silence_ms = 0
         self._last_voiced_end_ms = 0
         self._sustained_sent = False
+        self._committed = 0  # leading frames of _frames certain to be in the utterance audio
+        self._committed_end_ms = 0  # stream time where frame _committed starts
 
     # -- processing -----------------------------------------------------
     def process_mulaw(self, frame: bytes) -> list[SegmenterEvent]:
@@ -258,6 +272,8 @@ class EndOfSpeechDetector:
                 self._start_ms = frame_start
                 self._voiced_ms = 0
                 self._silence_ms = 0
+                self._committed = 0
+                self._committed_end_ms = self._utt_audio_start_ms
             else:
                 self._push_pre_roll(pcm16, frame_ms)
                 return events
@@ -286,6 +302,8 @@ class EndOfSpeechDetector:
                 events.append(self._finish(forced=False))
             elif self._now_ms - self._start_ms >= cfg.max_utterance_ms:
                 events.append(self._finish(forced=True))
+            else:
+                self._commit(min(self._now_ms, self._last_voiced_end_ms + cfg.keep_trailing_ms))
         return events
 
     def flush(self) -> list[SegmenterEvent]:
@@ -315,6 +333,13 @@ class EndOfSpeechDetector:
         for pcm, ms in frames:
             self._push_pre_roll(pcm, ms)
 
+    def _commit(self, keep_until: int) -> None:
+        # The frames _finish() keeps are those starting before keep_until, which only grows.
+        frames = self._frames
+        while self._committed < len(frames) and self._committed_end_ms < keep_until:
+            self._committed_end_ms += frames[self._committed][1]
+            self._committed += 1
+
     def _finish(self, *, forced: bool) -> SpeechEnded:
         keep_until = self._now_ms
         if not forced:
@@ -337,6 +362,7 @@ class EndOfSpeechDetector:
         )
         self._state = "idle"
         self._frames = []
+        self._committed = 0
         self._voiced_ms = 0
         self._silence_ms = 0
         self._sustained_sent = False
