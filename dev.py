@@ -33,7 +33,7 @@ def run(*args: str, env: dict | None = None) -> None:
 
 
 def ensure_virtualenv() -> None:
-    if sys.version_info < (3, 11):
+    if sys.version_info < (3, 11):  # noqa: UP036 - dev.py runs on whatever python3 is there
         sys.exit("Vaani needs Python 3.11 or newer.")
     if not PYTHON.exists():
         say("Creating the virtualenv in .venv")

@@ -235,7 +235,7 @@ def test_stream_sid_in_the_url_must_match_the_start_event(line):
 
 
 def test_malformed_and_out_of_order_frames_change_nothing_and_the_call_still_works(line):
-    clinic, doctor, patient = line
+    clinic, _doctor, _patient = line
     incoming = _start_call(clinic, "CAmalformed00000000000000000000001")
 
     async def scenario():
@@ -325,7 +325,7 @@ def test_barge_in_stops_the_agent_and_a_backchannel_does_not(line, settings):
 
 
 def test_dtmf_answers_a_yes_no_question(line):
-    clinic, doctor, patient = line
+    clinic, _doctor, patient = line
 
     async def scenario():
         incoming = await database_sync_to_async(_start_call)(
