@@ -416,6 +416,9 @@ class Conversation:
                 self._pacer.cancel()
             self._cancel_idle_timer()
             self._drop_live()
+            close_vad = getattr(self.segmenter.vad, "close", None)
+            if callable(close_vad):
+                close_vad()  # e.g. Silero's model goes back to its pool
             while not self._queue.empty():  # utterances never handled: free their recognisers
                 _, item, _ = self._queue.get_nowait()
                 if isinstance(item, tuple) and item[1] is not None:
@@ -592,9 +595,7 @@ class Conversation:
             )
 
         self._pacer = pacer = FramePacer(send_frame, prebuffer_frames=2)
-        frames = aiter_from_thread(
-            telephony_frames(self.tts, reply.text, language=reply.language), name="tts-reply"
-        )
+        frames = aiter_from_thread(telephony_frames(self.tts, reply.text, language=reply.language))
         stats = await pacer.play(frames)
         self._pacer = None
         self._speaking_turn = None

@@ -14,6 +14,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -162,8 +163,13 @@ async def aiter_in_thread(iterable: Iterable[T]) -> AsyncIterator[T]:
                 close()
 
 
-async def aiter_from_thread(iterable: Iterable[T], *, name: str = "producer") -> AsyncIterator[T]:
-    """Run a blocking iterator (TTS synthesis and encoding) to the end in its own thread.
+# Threads for aiter_from_thread: idle ones are reused, so starting a reply does not
+# start a thread (Thread.start() waits for the new thread, a stall on a busy loop).
+_producers = ThreadPoolExecutor(max_workers=64, thread_name_prefix="producer")
+
+
+async def aiter_from_thread(iterable: Iterable[T]) -> AsyncIterator[T]:
+    """Run a blocking iterator (TTS synthesis and encoding) to the end in a thread of its own.
 
     Items are handed to the event loop through a buffer: the loop is woken at
     most once per batch of items that arrive while it waits, not once per item
@@ -173,7 +179,8 @@ async def aiter_from_thread(iterable: Iterable[T], *, name: str = "producer") ->
     default executor: a reply streamed from a cloud TTS blocks on the network,
     and a few such replies would otherwise starve every other call's thread
     work.  Closing the async iterator (barge-in) stops the producer at the next
-    item; the iterator is closed in the producer thread, where it ran.
+    item; the iterator is closed in the producer thread, where it ran.  The
+    threads come from a pool of 64 kept for this (more replies at once queue).
     """
     loop = asyncio.get_running_loop()
     items: deque[T] = deque()
@@ -209,7 +216,7 @@ async def aiter_from_thread(iterable: Iterable[T], *, name: str = "producer") ->
             state["done"] = True
             notify()
 
-    threading.Thread(target=produce, name=name, daemon=True).start()
+    _producers.submit(produce)
     try:
         while True:
             ready.clear()  # before looking: an item added after this wakes us again

