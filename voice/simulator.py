@@ -42,6 +42,8 @@ class CallTranscript:
     # Seconds from the end of each caller utterance to the agent's first frame.
     turn_latencies: list[float] = field(default_factory=list)
     late_frames: int = 0  # gaps of more than 60 ms between outbound frames mid-reply
+    # Each such gap: (reply index, frame index in the reply, gap in ms, time.monotonic()).
+    gaps: list[tuple[int, int, float, float]] = field(default_factory=list)
 
 
 class SimulatedCaller:
@@ -156,6 +158,14 @@ class SimulatedCaller:
                         self._utterance_end = None
                 elif self._last_frame_at is not None and now - self._last_frame_at > 0.06:
                     self.log.late_frames += 1
+                    self.log.gaps.append(
+                        (
+                            len(self.log.agent_turns) - 1,
+                            self._current.frames,
+                            (now - self._last_frame_at) * 1000,
+                            now,
+                        )
+                    )
                 self._current.frames += 1
                 self._last_frame_at = now
             elif event == "mark":
