@@ -421,3 +421,56 @@ def test_sign_out_holds_when_redis_is_unreachable(settings, receptionist):
     assert_unauthorized(client.get(ME))
     refresh = APIClient().post(REFRESH, {"refresh_token": tokens["refresh_token"]}, format="json")
     assert_unauthorized(refresh)
+
+
+# --- The signed-in user is cached between requests, and dropped when it changes ---------------
+
+
+def test_the_signed_in_user_is_read_from_the_cache_after_the_first_request(
+    receptionist, django_assert_num_queries
+):
+    api = bearer(signed_in(receptionist)["access_token"])
+    assert api.get(ME).status_code == 200
+    with django_assert_num_queries(0):  # neither the user nor the session row
+        assert api.get(ME).status_code == 200
+
+
+def test_a_deactivated_user_is_refused_at_the_next_request(receptionist):
+    api = bearer(signed_in(receptionist)["access_token"])
+    assert api.get(ME).status_code == 200
+    receptionist.is_active = False
+    receptionist.save(update_fields=["is_active"])
+    assert_unauthorized(api.get(ME))
+
+
+def test_a_deleted_user_is_refused_at_the_next_request(receptionist):
+    api = bearer(signed_in(receptionist)["access_token"])
+    assert api.get(ME).status_code == 200
+    receptionist.delete()
+    assert_unauthorized(api.get(ME))
+
+
+def test_a_clinic_change_is_seen_by_its_signed_in_members(receptionist):
+    api = bearer(signed_in(receptionist)["access_token"])
+    assert api.get(ME).json()["data"]["clinic"]["time_zone"] == "Asia/Kolkata"
+    clinic = receptionist.clinic
+    clinic.time_zone = "Asia/Dubai"
+    clinic.save(update_fields=["time_zone"])
+    assert api.get(ME).json()["data"]["clinic"]["time_zone"] == "Asia/Dubai"
+
+
+def test_without_the_cache_the_database_answers(receptionist, monkeypatch):
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    from accounts import tokens
+
+    api = bearer(signed_in(receptionist)["access_token"])
+
+    def unreachable(*args, **kwargs):
+        raise RedisConnectionError("down")
+
+    monkeypatch.setattr(tokens.cache, "get_many", unreachable)
+    assert api.get(ME).json()["data"]["id"] == receptionist.pk
+    receptionist.is_active = False
+    receptionist.save(update_fields=["is_active"])
+    assert_unauthorized(api.get(ME))
