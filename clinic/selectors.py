@@ -3,6 +3,7 @@
 Every function takes the clinic explicitly; nothing here can read across tenants.
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
@@ -111,11 +112,17 @@ def patient_detail(*, clinic: Clinic, patient_id: int) -> Patient | None:
     ).first()
 
 
-def patient_history(patient: Patient, limit: int = PATIENT_HISTORY_LIMIT) -> list[Appointment]:
-    """The patient's most recent appointments, newest first."""
-    return list(
-        patient.appointments.select_related("doctor").order_by("-scheduled_time", "-id")[:limit]
-    )
+def patient_history(
+    patient: Patient, limit: int = PATIENT_HISTORY_LIMIT, columns: Sequence[str] = ()
+) -> list[Appointment]:
+    """The patient's most recent appointments, newest first, with their doctor.
+
+    ``columns``: load only these (``only()``); the rest would cost a query each if read.
+    """
+    history = patient.appointments.select_related("doctor").order_by("-scheduled_time", "-id")
+    if columns:
+        history = history.only("patient_id", *columns)  # the manager sets .patient from it
+    return list(history[:limit])
 
 
 def doctor_list(
@@ -127,6 +134,20 @@ def doctor_list(
     if available is not None:
         queryset = queryset.filter(available=available)
     return queryset.order_by("name", "id")
+
+
+#: The appointment columns ``doctor_schedule`` loads: reading any other field of its
+#: appointments costs a query each.
+SCHEDULE_COLUMNS = (
+    "id",
+    "patient_id",
+    "patient__name",
+    "doctor_id",
+    "scheduled_time",
+    "end_time",
+    "status",
+    "reason",
+)
 
 
 @dataclass
@@ -157,6 +178,8 @@ def doctor_schedule(*, doctor: Doctor, first_day: date, days: int = 1) -> list[D
         Appointment.objects.filter(overlapping(range_start, range_end), doctor=doctor)
         .exclude(status=AppointmentStatus.CANCELLED)
         .select_related("patient")
+        # What a schedule shows; a week is ~70 rows, and full rows cost twice as much.
+        .only(*SCHEDULE_COLUMNS)
         .order_by("scheduled_time")
     )
     now = timezone.now()

@@ -104,6 +104,26 @@ class AppointmentSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = fields
 
+    #: The columns ``to_representation`` reads: list queries load just these (``only()``),
+    #: which halves the cost of building 20 appointments with their patient and doctor.
+    COLUMNS = (
+        "id",
+        "patient_id",
+        "patient__name",
+        "patient__phone",
+        "doctor_id",
+        "doctor__name",
+        "scheduled_time",
+        "end_time",
+        "duration_minutes",
+        "status",
+        "reason",
+        "notes",
+        "source",
+        "created_at",
+        "updated_at",
+    )
+
     def to_representation(self, instance):
         tz = _output_tz()
         patient, doctor = instance.patient, instance.doctor
@@ -343,6 +363,17 @@ class PatientHistoryItemSerializer(serializers.ModelSerializer):
             "reason",
         ]
         read_only_fields = fields
+
+    #: The columns ``to_representation`` reads (see ``AppointmentSerializer.COLUMNS``).
+    COLUMNS = (
+        "id",
+        "doctor_id",
+        "doctor__name",
+        "scheduled_time",
+        "duration_minutes",
+        "status",
+        "reason",
+    )
 
     def to_representation(self, instance):
         return {

@@ -42,7 +42,8 @@ class AppointmentViewSet(ClinicScopedViewSet):
     )
     def list(self, request):
         filters = _query(s.AppointmentListQuerySerializer, request)
-        page = self.paginate_queryset(selectors.appointment_list(clinic=self.clinic, **filters))
+        appointments = selectors.appointment_list(clinic=self.clinic, **filters)
+        page = self.paginate_queryset(appointments.only(*s.AppointmentSerializer.COLUMNS))
         self.audit(AuditAction.LIST, [a.pk for a in page])
         return self.get_paginated_response(s.AppointmentSerializer(page, many=True).data)
 
@@ -154,7 +155,12 @@ class PatientViewSet(ClinicScopedViewSet):
         if patient is None:
             raise NotFoundError("patient", int(pk))
         self.audit(AuditAction.READ, patient.pk)
-        context = {**self._context(), "history": selectors.patient_history(patient)}
+        context = {
+            **self._context(),
+            "history": selectors.patient_history(
+                patient, columns=s.PatientHistoryItemSerializer.COLUMNS
+            ),
+        }
         return ApiResponse(s.PatientDetailSerializer(patient, context=context).data)
 
     @extend_schema(request=s.PatientCreateSerializer, responses={201: s.PatientSerializer})

@@ -231,6 +231,32 @@ def test_list_query_count_does_not_grow_with_page_size_or_appointments(api, clin
 # --- Detail ---------------------------------------------------------------------------------
 
 
+def _detail_query_count(api, patient) -> int:
+    with CaptureQueriesContext(connection) as queries:
+        response = api.get(f"{URL}/{patient.pk}")
+    assert response.status_code == 200
+    return len(queries)
+
+
+def test_detail_query_count_does_not_grow_with_the_history(api, clinic):
+    doctor = DoctorFactory(clinic=clinic)
+    patient = PatientFactory(clinic=clinic)
+    AppointmentFactory(clinic=clinic, patient=patient, doctor=doctor)
+    api.get(f"{URL}/{patient.pk}")  # warms the signed-in user's cache entry
+    one = _detail_query_count(api, patient)
+    now = timezone.now()
+    for days in range(1, 30):
+        AppointmentFactory(
+            clinic=clinic,
+            patient=patient,
+            doctor=DoctorFactory(clinic=clinic) if days % 3 else doctor,
+            scheduled_time=now - timedelta(days=days),
+            status=AppointmentStatus.COMPLETED,
+        )
+    assert _detail_query_count(api, patient) == one <= 3  # patient, audit entry, history
+    assert len(ok(api.get(f"{URL}/{patient.pk}"))["appointment_history"]) == 30
+
+
 def test_detail_has_history_newest_first_and_upcoming_count(api, clinic):
     now = timezone.now()
     patient = PatientFactory(clinic=clinic, date_of_birth=date(1985, 5, 15))
