@@ -12,12 +12,19 @@ from accounts.tokens import issue_tokens
 from clinic.tests.factories import ClinicFactory
 
 
+def _clear_cache():
+    if hasattr(cache, "delete_pattern"):  # Redis: only this test process's keys (its prefix);
+        cache.delete_pattern("*")  # FLUSHDB would pull cached rows from under parallel workers
+    else:
+        cache.clear()
+
+
 @pytest.fixture(autouse=True)
 def _fresh_cache():
-    """Rate-limit counters and revocations must not leak between tests."""
-    cache.clear()
+    """Rate-limit counters, revocations and cached users must not leak between tests."""
+    _clear_cache()
     yield
-    cache.clear()
+    _clear_cache()
 
 
 @pytest.fixture

@@ -152,6 +152,10 @@ if REDIS_URL:
             },
         }
     }
+    if TESTING and env("PYTEST_XDIST_WORKER", ""):
+        # Parallel test workers share one Redis but not one database: user 5 of one
+        # worker is not user 5 of another, so their cached entries must not meet.
+        CACHES["default"]["KEY_PREFIX"] += "-" + env("PYTEST_XDIST_WORKER", "")
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",

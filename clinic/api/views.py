@@ -191,7 +191,7 @@ class PatientViewSet(ClinicScopedViewSet):
 
 
 class DoctorViewSet(ClinicScopedViewSet):
-    queryset = Doctor.objects.select_related("clinic")
+    queryset = Doctor.objects.all()  # get_object() attaches the caller's clinic
     resource_name = "doctor"
     list_key = "doctors"
     write_roles = Role.MANAGERS
@@ -279,9 +279,9 @@ def _day_shape(doctor: Doctor, day: selectors.DaySchedule, tz) -> dict:
         "day_off": exception.get_kind_display() if exception and not hours else None,
         "appointments": [
             {
-                "id": a.pk,
+                "id": a.id,
                 "patient_id": a.patient_id,
-                "patient_name": a.patient.name,
+                "patient_name": a.patient_name,
                 "start_time": timezone.localtime(a.scheduled_time, tz).strftime("%H:%M"),
                 "end_time": timezone.localtime(a.end_time, tz).strftime("%H:%M"),
                 "status": a.status,

@@ -7,6 +7,7 @@ serializers and roles. Another clinic's object is simply not found (404).
 
 import logging
 
+from django.core.exceptions import FieldDoesNotExist
 from django.http import Http404
 from django_redis.exceptions import ConnectionInterrupted
 from redis.exceptions import RedisError
@@ -91,13 +92,27 @@ class ClinicScopedViewSet(ApiViewMixin, GenericViewSet):
 
     def get_object(self):
         try:
-            return super().get_object()
+            obj = super().get_object()
         except Http404:
             raise NotFoundError(self.resource_name, _as_int(self.kwargs.get("pk"))) from None
+        # The object is the caller's clinic's (scoped above), and that clinic is already
+        # loaded with the user: hand it over instead of joining or querying it again.
+        clinic_field = _clinic_field(type(obj))
+        if clinic_field is not None and not clinic_field.is_cached(obj):
+            clinic_field.set_cached_value(obj, self.clinic)
+        return obj
 
     def audit(self, action: str, object_ids) -> None:
         if self.audit_resource:
             record_access(self.request, self.audit_resource, action, object_ids)
+
+
+def _clinic_field(model):
+    try:
+        field = model._meta.get_field("clinic")
+    except FieldDoesNotExist:
+        return None
+    return field if field.many_to_one else None
 
 
 def _as_int(value):
