@@ -2,7 +2,6 @@
 
 import math
 
-from django.db.models import Count, Window
 from rest_framework.pagination import BasePagination
 
 from vaani.common.exceptions import BookingValidationError
@@ -10,7 +9,6 @@ from vaani.common.responses import ApiResponse
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
-_LARGEST_OFFSET = 2**62  # OFFSET is a signed 64-bit integer in PostgreSQL and SQLite
 
 
 def _positive_int(request, name: str, default: int, maximum: int | None = None) -> int:
@@ -38,22 +36,12 @@ class PagePagination(BasePagination):
     def paginate_queryset(self, queryset, request, view=None):
         self.page = _positive_int(request, "page", 1)
         self.limit = _positive_int(request, "limit", DEFAULT_LIMIT, MAX_LIMIT)
+        self.total = queryset.count()
         self.list_key = getattr(view, "list_key", "results")
         offset = (self.page - 1) * self.limit
-        if offset > _LARGEST_OFFSET:  # no table is that long, and SQL can't skip that far
-            self.total = queryset.count()
+        if offset >= self.total:
             return []
-        # The total rides on every row (COUNT(*) OVER ()): one query for the page and
-        # its total instead of a COUNT query first.  A page with no rows has no total
-        # on it: then the total is counted, unless it is plainly 0 (empty first page).
-        rows = list(
-            queryset.annotate(_pagination_total=Window(Count("*")))[offset : offset + self.limit]
-        )
-        if rows:
-            self.total = rows[0]._pagination_total
-        else:
-            self.total = queryset.count() if offset else 0
-        return rows
+        return list(queryset[offset : offset + self.limit])
 
     def pagination_data(self) -> dict:
         return {
