@@ -43,8 +43,8 @@ class AppointmentViewSet(ClinicScopedViewSet):
     def list(self, request):
         filters = _query(s.AppointmentListQuerySerializer, request)
         appointments = selectors.appointment_list(clinic=self.clinic, **filters)
-        page = self.paginate_queryset(appointments.only(*s.AppointmentSerializer.COLUMNS))
-        self.audit(AuditAction.LIST, [a.pk for a in page])
+        page = self.paginate_queryset(appointments.values(*s.AppointmentSerializer.COLUMNS))
+        self.audit(AuditAction.LIST, [row["id"] for row in page])
         return self.get_paginated_response(s.AppointmentSerializer(page, many=True).data)
 
     @extend_schema(responses=s.AppointmentDetailSerializer, description=_PK_PARAM_NOTE)

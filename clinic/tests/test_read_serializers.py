@@ -33,8 +33,13 @@ def test_appointment_and_history_items(clinic, at):
     )
     rows = list(selectors.appointment_list(clinic=clinic))
     assert len(rows) == 2
-    for row in rows:
+    values = list(
+        selectors.appointment_list(clinic=clinic).values(*s.AppointmentSerializer.COLUMNS)
+    )
+    for row, value_row in zip(rows, values, strict=True):
         same(s.AppointmentSerializer(row).data, drf(s.AppointmentSerializer(), row))
+        # The list answers from values() rows: the very same output.
+        same(s.AppointmentSerializer(value_row).data, drf(s.AppointmentSerializer(), row))
         same(
             s.PatientHistoryItemSerializer().to_representation(row),
             drf(s.PatientHistoryItemSerializer(), row),
