@@ -127,7 +127,7 @@ class AppointmentSerializer(serializers.ModelSerializer):
 
     def to_representation(self, instance):
         """``instance``: an Appointment, or a row of ``values(*COLUMNS)``."""
-        row = instance if isinstance(instance, dict) else _appointment_row(instance)
+        row = instance if isinstance(instance, dict) else _row(instance, self.COLUMNS)
         tz = _output_tz()
         return {
             "id": _int(row["id"]),
@@ -148,11 +148,11 @@ class AppointmentSerializer(serializers.ModelSerializer):
         }
 
 
-def _appointment_row(appointment: Appointment) -> dict:
-    """The appointment as a row of ``values(*AppointmentSerializer.COLUMNS)``."""
+def _row(instance, columns) -> dict:
+    """The model instance as a row of ``values(*columns)``."""
     row = {}
-    for column in AppointmentSerializer.COLUMNS:
-        value = appointment
+    for column in columns:
+        value = instance
         for part in column.split("__"):
             value = getattr(value, part)
         row[column] = value
@@ -377,7 +377,7 @@ class PatientHistoryItemSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = fields
 
-    #: The columns ``to_representation`` reads (see ``AppointmentSerializer.COLUMNS``).
+    #: What ``to_representation`` reads, as ``values()`` names (see AppointmentSerializer).
     COLUMNS = (
         "id",
         "doctor_id",
@@ -389,14 +389,16 @@ class PatientHistoryItemSerializer(serializers.ModelSerializer):
     )
 
     def to_representation(self, instance):
+        """``instance``: an Appointment, or a row of ``values(*COLUMNS)``."""
+        row = instance if isinstance(instance, dict) else _row(instance, self.COLUMNS)
         return {
-            "id": _int(instance.pk),
-            "doctor_id": _int(instance.doctor_id),
-            "doctor_name": _str(instance.doctor.name),
-            "scheduled_time": _datetime_out(instance.scheduled_time, _output_tz()),
-            "duration_minutes": _int(instance.duration_minutes),
-            "status": _str(instance.status),
-            "reason": _str(instance.reason),
+            "id": _int(row["id"]),
+            "doctor_id": _int(row["doctor_id"]),
+            "doctor_name": _str(row["doctor__name"]),
+            "scheduled_time": _datetime_out(row["scheduled_time"], _output_tz()),
+            "duration_minutes": _int(row["duration_minutes"]),
+            "status": _str(row["status"]),
+            "reason": _str(row["reason"]),
         }
 
 

@@ -44,6 +44,13 @@ def test_appointment_and_history_items(clinic, at):
             s.PatientHistoryItemSerializer().to_representation(row),
             drf(s.PatientHistoryItemSerializer(), row),
         )
+    history = selectors.patient_history(patient, s.PatientHistoryItemSerializer.COLUMNS)
+    newest_first = sorted(rows, key=lambda a: a.scheduled_time, reverse=True)
+    for history_row, appointment in zip(history, newest_first, strict=True):
+        same(
+            s.PatientHistoryItemSerializer().to_representation(history_row),
+            drf(s.PatientHistoryItemSerializer(), appointment),
+        )
 
 
 def test_patient_list_and_detail(clinic, at, future_day):
@@ -57,7 +64,10 @@ def test_patient_list_and_detail(clinic, at, future_day):
             s.PatientSerializer(row, context=context).data,
             drf(s.PatientSerializer(context=context), row),
         )
-        detail_context = {**context, "history": selectors.patient_history(row)}
+        detail_context = {
+            **context,
+            "history": selectors.patient_history(row, s.PatientHistoryItemSerializer.COLUMNS),
+        }
         same(
             s.PatientDetailSerializer(row, context=detail_context).data,
             drf(s.PatientDetailSerializer(context=detail_context), row),
