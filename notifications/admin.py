@@ -18,6 +18,7 @@ _PROVIDER_FIELDS = (
     "error_message",
     "attempts",
     "claimed_at",
+    "handed_at",
     "sent_at",
     "delivered_at",
     "failed_at",

@@ -28,7 +28,7 @@ class MessageKind(models.TextChoices):
 class MessageStatus(models.TextChoices):
     SCHEDULED = "scheduled", "Scheduled"  # waits for send_after (reminders)
     QUEUED = "queued", "Queued"  # a send task has been (or will be) enqueued
-    SENDING = "sending", "Sending"  # claimed by one worker
+    SENDING = "sending", "Sending"  # claimed by one worker (handed_at: given to the provider)
     SENT = "sent", "Sent"  # accepted by the provider
     DELIVERED = "delivered", "Delivered"
     UNDELIVERED = "undelivered", "Undelivered"
@@ -238,6 +238,14 @@ class OutboundMessage(TimeStampedModel):
     error_message = models.TextField(blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
     claimed_at = models.DateTimeField(null=True, blank=True)
+    # The claim's fence: a worker writes to the row only while the claim is still its own
+    # (a row taken back from a dead worker gets a new token).
+    claim_token = models.UUIDField(null=True, blank=True, editable=False)
+    # Set (and committed) just before the provider is called, cleared only when the
+    # provider refused it. Set without a provider id: whether the provider took it is
+    # unknown (the worker died, or the call timed out), so the next claim asks the
+    # provider before sending again (notifications/services.py: reconcile).
+    handed_at = models.DateTimeField("handed to the provider at", null=True, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
     delivered_at = models.DateTimeField(null=True, blank=True)
     failed_at = models.DateTimeField(null=True, blank=True)

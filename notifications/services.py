@@ -3,6 +3,9 @@
 Every message is a row first (``OutboundMessage``) with a unique idempotency key, so
 whoever asks twice for the same message finds the first. Sending claims the row with a
 conditional UPDATE (queued -> sending): of two workers running the same task, one sends.
+The row says it was handed to the provider (committed) before the provider is called, so
+a send cut short by a dead worker or a timeout is looked up at the provider before it is
+sent again (``_reconcile``; its limits are in README.md).
 Rows are queued and their tasks enqueued on commit, so a rolled-back booking sends
 nothing; the beat task picks up due reminders, and queued rows whose task was lost.
 
@@ -13,6 +16,7 @@ and each is checked again just before it is sent.
 
 import logging
 import unicodedata
+import uuid
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -49,10 +53,14 @@ REMINDER_MIN_LEAD = timedelta(minutes=30)
 REMINDER_MIN_GAP = timedelta(hours=1)
 # A queued row whose task has not run this long after it was due: the task was lost.
 QUEUED_STALE_AFTER = timedelta(minutes=10)
-# A row claimed this long ago and still "sending": its worker died mid-send. Whether the
-# provider got it is unknown, so it is marked failed rather than sent a second time.
-SENDING_STALE_AFTER = timedelta(minutes=15)
 MAX_SEND_ATTEMPTS = 5
+# A row claimed SMS_SENDING_STALE_SECONDS ago and still "sending": its worker died (a live
+# one is done within the provider call's timeout). Beat takes it back (queued again); the
+# next claim looks it up at the provider first if it had been handed over.
+# A message whose workers keep dying with it is given up after this many claims.
+MAX_CLAIMS = 2 * MAX_SEND_ATTEMPTS
+# Our clock against the provider's, when asking what it took since a hand-over.
+RECONCILE_CLOCK_SKEW = timedelta(minutes=2)
 DISPATCH_BATCH = 500
 
 RESCHEDULE_SALT = "notifications.reschedule-link"
@@ -367,6 +375,10 @@ def retry_delay(retries: int) -> int:
     return min(60 * 2**retries, cap)
 
 
+def sending_stale_after() -> timedelta:
+    return timedelta(seconds=settings.SMS_SENDING_STALE_SECONDS)
+
+
 def _why_void(message: OutboundMessage, now: datetime) -> str:
     """Why a message about an appointment no longer applies ('' if it still does)."""
     appointment = message.appointment
@@ -381,45 +393,92 @@ def _why_void(message: OutboundMessage, now: datetime) -> str:
     return ""
 
 
-def _finish(message_id: int, status: str, *, now: datetime, **fields) -> None:
-    OutboundMessage.objects.filter(pk=message_id, status=MessageStatus.SENDING).update(
-        status=status, updated_at=now, **fields
+def _claim(message_id: int, now: datetime) -> uuid.UUID | None:
+    """Takes a queued message for one worker (atomic: one wins); its token fences every
+    later write, so a worker presumed dead and taken over can no longer change the row."""
+    token = uuid.uuid4()
+    claimed = OutboundMessage.objects.filter(pk=message_id, status=MessageStatus.QUEUED).update(
+        status=MessageStatus.SENDING,
+        claim_token=token,
+        claimed_at=now,
+        attempts=F("attempts") + 1,
+        updated_at=now,
+    )
+    return token if claimed else None
+
+
+def _mine(message_id: int, token: uuid.UUID):
+    return OutboundMessage.objects.filter(
+        pk=message_id, status=MessageStatus.SENDING, claim_token=token
+    )
+
+
+def _finish(message_id: int, token: uuid.UUID, status: str, *, now: datetime, **fields) -> bool:
+    """Ends this worker's claim; False if the row is no longer its own."""
+    return bool(_mine(message_id, token).update(status=status, updated_at=now, **fields))
+
+
+def _outgoing(message: OutboundMessage) -> backends.Outgoing:
+    callback = settings.SMS_STATUS_CALLBACK_URL
+    return backends.Outgoing(
+        to=message.to,
+        body=message.body,
+        channel=message.channel,
+        sender=message.sender,
+        status_callback=f"{callback}?m={message.pk}" if callback else "",
     )
 
 
 def deliver(
     message_id: int, *, retry_in: int | None = None, now: datetime | None = None
 ) -> str | None:
-    """Sends one queued message, at most once. Returns the status it ended in.
+    """Sends one queued message once (also across a crash). Returns the status it ended in.
 
     ``retry_in``: seconds until the task tries again after a transient failure (None: this
     was the last attempt, so the message fails). Raises TransientSendError to retry.
+
+    A message that was handed to the provider before without a known outcome (its worker
+    died mid-send, or the call timed out) is reconciled first (``_reconcile``): found at
+    the provider, it is recorded as sent; not found, it is sent again.
     """
     now = now or timezone.now()
-    claimed = OutboundMessage.objects.filter(pk=message_id, status=MessageStatus.QUEUED).update(
-        status=MessageStatus.SENDING, claimed_at=now, attempts=F("attempts") + 1, updated_at=now
-    )
-    if not claimed:  # sent, being sent, or void: nothing to do
+    token = _claim(message_id, now)
+    if token is None:  # sent, being sent, or void: nothing to do
         return None
     message = OutboundMessage.objects.select_related(
         "clinic", "patient", "appointment__clinic", "appointment__patient", "appointment__doctor"
     ).get(pk=message_id)
+    backend = backends.get_backend()
+
+    if message.provider_id:  # a late worker or a status callback recorded it meanwhile
+        _finish(message.pk, token, MessageStatus.SENT, now=now, sent_at=message.sent_at or now)
+        return MessageStatus.SENT
+    if message.handed_at is not None:
+        outcome = _reconcile(message, token, backend, retry_in=retry_in, now=now)
+        if outcome is not None:
+            return outcome
 
     void = _why_void(message, now)
     if void:
-        _finish(message.pk, MessageStatus.CANCELLED, now=now, error_message=void)
+        _finish(message.pk, token, MessageStatus.CANCELLED, now=now, error_message=void)
         return MessageStatus.CANCELLED
     if not message.body and message.patient is not None:
         message.to = message.patient.phone  # a reminder goes to the number they have now
     if is_opted_out(message.clinic, message.to):
-        _finish(message.pk, MessageStatus.SKIPPED, now=now, error_message="The patient opted out")
+        _finish(
+            message.pk,
+            token,
+            MessageStatus.SKIPPED,
+            now=now,
+            error_message="The patient opted out",
+        )
         return MessageStatus.SKIPPED
 
     conf = settings_for(message.clinic)
     if not message.body:  # reminders are written when they go, in the current wording
         channel = choose_channel(message.patient, conf)
         if channel is None or message.appointment is None:
-            _finish(message.pk, MessageStatus.SKIPPED, now=now, error_message="No channel")
+            _finish(message.pk, token, MessageStatus.SKIPPED, now=now, error_message="No channel")
             return MessageStatus.SKIPPED
         message.channel = channel
         message.language = patient_language(message.patient, message.clinic)
@@ -427,55 +486,146 @@ def deliver(
             message.appointment, message.kind, message.language
         )
     message.sender = sender_for(message.channel, conf)
-    OutboundMessage.objects.filter(pk=message.pk).update(
+    # What goes, and that it is going, committed before the provider is called: a worker
+    # that dies from here on leaves a row that the next claim reconciles with the provider.
+    first_hand_over = message.handed_at is None
+    handed = _mine(message.pk, token).update(
         to=message.to,
         channel=message.channel,
         language=message.language,
         body=message.body,
         sender=message.sender,
+        handed_at=message.handed_at or now,
+        updated_at=now,
     )
+    if not handed:  # taken back (this worker was presumed dead): the next claim sends it
+        return None
 
-    callback = settings.SMS_STATUS_CALLBACK_URL
-    outgoing = backends.Outgoing(
-        to=message.to,
-        body=message.body,
-        channel=message.channel,
-        sender=message.sender,
-        status_callback=f"{callback}?m={message.pk}" if callback else "",
-    )
     try:
-        result = backends.get_backend().send(outgoing)
+        result = backend.send(_outgoing(message))
     except backends.SendError as exc:
         errors = {"error_code": exc.code[:20], "error_message": exc.message}
+        if first_hand_over and not exc.maybe_sent:
+            errors["handed_at"] = None  # refused: there is nothing to look up
         if exc.transient and retry_in is not None:
             _finish(
                 message.pk,
+                token,
                 MessageStatus.QUEUED,
                 now=now,
                 send_after=now + timedelta(seconds=retry_in),
                 **errors,
             )
             raise TransientSendError(exc.message) from exc
-        _finish(message.pk, MessageStatus.FAILED, now=now, failed_at=now, **errors)
+        _finish(message.pk, token, MessageStatus.FAILED, now=now, failed_at=now, **errors)
         logger.warning("Message %s failed: %s %s", message.pk, exc.code, exc.message)
         message.status = MessageStatus.FAILED
         fallback_to_sms(message, now=now)
         return MessageStatus.FAILED
 
-    updated = OutboundMessage.objects.filter(pk=message.pk, status=MessageStatus.SENDING).update(
-        status=MessageStatus.SENT,
-        provider_id=result.provider_id,
-        provider_status=result.provider_status,
-        sent_at=now,
-        error_code="",
-        error_message="",
-        updated_at=now,
-    )
-    if not updated:  # a status callback got here first and moved it on
-        OutboundMessage.objects.filter(pk=message.pk, provider_id="").update(
-            provider_id=result.provider_id, sent_at=now
-        )
+    fields = {
+        "provider_id": result.provider_id,
+        "provider_status": result.provider_status,
+        "sent_at": now,
+        "error_code": "",
+        "error_message": "",
+    }
+    if _finish(message.pk, token, MessageStatus.SENT, now=now, **fields):
+        return MessageStatus.SENT
+    # Not ours any more: a status callback got here first and moved it on, or the row was
+    # taken back after this worker took too long. Either way the provider has it.
+    unrecorded = OutboundMessage.objects.filter(pk=message.pk, provider_id="")
+    waiting = unrecorded.filter(status__in=[MessageStatus.QUEUED, MessageStatus.SENDING])
+    if not waiting.update(status=MessageStatus.SENT, updated_at=now, **fields):
+        unrecorded.update(provider_id=result.provider_id, sent_at=now, updated_at=now)
     return MessageStatus.SENT
+
+
+def _reconcile(
+    message: OutboundMessage,
+    token: uuid.UUID,
+    backend,
+    *,
+    retry_in: int | None,
+    now: datetime,
+) -> str | None:
+    """Asks the provider what became of a message handed to it before without a known
+    outcome. Returns the status it ends in, or None when the provider never got it (the
+    caller sends it). Raises TransientSendError when the provider cannot be asked now;
+    without an answer the message is never sent again.
+    """
+    lookup = getattr(backend, "lookup", None)
+    if lookup is None:
+        _finish(
+            message.pk,
+            token,
+            MessageStatus.FAILED,
+            now=now,
+            failed_at=now,
+            error_code="interrupted",
+            error_message=(
+                "The send was interrupted and this backend cannot tell whether the "
+                "provider took it; not sent again to avoid a duplicate"
+            ),
+        )
+        return MessageStatus.FAILED
+    try:
+        candidates = lookup(_outgoing(message), since=message.handed_at - RECONCILE_CLOCK_SKEW)
+    except backends.SendError as exc:
+        errors = {
+            "error_code": "unconfirmed",
+            "error_message": f"Could not ask the provider whether it took the message: "
+            f"{exc.message}",
+        }
+        if exc.transient and retry_in is not None:
+            _finish(
+                message.pk,
+                token,
+                MessageStatus.QUEUED,
+                now=now,
+                send_after=now + timedelta(seconds=retry_in),
+                **errors,
+            )
+            raise TransientSendError(exc.message) from exc
+        _finish(message.pk, token, MessageStatus.FAILED, now=now, failed_at=now, **errors)
+        logger.warning("Message %s: not confirmed with the provider: %s", message.pk, exc.message)
+        return MessageStatus.FAILED
+
+    # The same text to the same number may be another message of ours: skip those.
+    known = set(
+        OutboundMessage.objects.filter(
+            provider_id__in=[c.provider_id for c in candidates]
+        ).values_list("provider_id", flat=True)
+    )
+    found = next((c for c in candidates if c.provider_id not in known), None)
+    if found is None:
+        logger.info("Message %s: interrupted before the provider took it; sending it", message.pk)
+        return None
+    status = PROVIDER_STATUSES.get(found.provider_status, MessageStatus.SENT)
+    fields = {
+        "provider_id": found.provider_id,
+        "provider_status": found.provider_status,
+        "sent_at": found.created_at or now,
+        "error_code": "",
+        "error_message": "",
+    }
+    if status == MessageStatus.DELIVERED:
+        fields["delivered_at"] = now
+    elif status in FAILED_STATUSES:
+        fields |= {
+            "failed_at": now,
+            "error_code": found.error_code[:20],
+            "error_message": found.error_message,
+        }
+    logger.info(
+        "Message %s: interrupted after the provider took it (%s); not sent again",
+        message.pk,
+        found.provider_id,
+    )
+    if _finish(message.pk, token, status, now=now, **fields) and status in FAILED_STATUSES:
+        message.status = status
+        fallback_to_sms(message, now=now)
+    return status
 
 
 def fallback_to_sms(message: OutboundMessage, *, now: datetime | None = None):
@@ -510,7 +660,7 @@ def fallback_to_sms(message: OutboundMessage, *, now: datetime | None = None):
 
 
 def dispatch_due(*, now: datetime | None = None, limit: int = DISPATCH_BATCH) -> int:
-    """The beat task: queues due reminders, re-enqueues lost tasks, closes dead sends."""
+    """The beat task: queues due reminders, re-enqueues lost tasks and dead workers' sends."""
     now = now or timezone.now()
     queued = 0
     due = (
@@ -552,16 +702,32 @@ def dispatch_due(*, now: datetime | None = None, limit: int = DISPATCH_BATCH) ->
             _enqueue(pk)
             queued += 1
 
-    cutoff = now - SENDING_STALE_AFTER
-    OutboundMessage.objects.filter(
-        status=MessageStatus.SENDING, send_after__lte=cutoff, claimed_at__lte=cutoff
-    ).update(
-        status=MessageStatus.FAILED,
-        error_code="interrupted",
-        error_message="The worker stopped while sending; not retried to avoid a duplicate",
-        failed_at=now,
-        updated_at=now,
-    )
+    # Claimed long ago and not finished: the worker died. Queued again (once per claim:
+    # the token says it is still that claim), so the next claim reconciles and sends.
+    cutoff = now - sending_stale_after()
+    stale = OutboundMessage.objects.filter(
+        status=MessageStatus.SENDING, claimed_at__lte=cutoff
+    ).values_list("pk", "claim_token", "attempts")[:limit]
+    for pk, token, attempts in stale:
+        dead_claim = OutboundMessage.objects.filter(
+            pk=pk, status=MessageStatus.SENDING, claimed_at__lte=cutoff, claim_token=token
+        )
+        if attempts >= MAX_CLAIMS:
+            dead_claim.update(
+                status=MessageStatus.FAILED,
+                error_code="interrupted",
+                error_message=(
+                    f"Claimed {attempts} times, the last time by a worker that stopped "
+                    "while sending it; given up"
+                ),
+                failed_at=now,
+                updated_at=now,
+            )
+            continue
+        if dead_claim.update(status=MessageStatus.QUEUED, send_after=now, updated_at=now):
+            logger.warning("Message %s: its worker stopped while sending; queued again", pk)
+            _enqueue(pk)
+            queued += 1
     return queued
 
 

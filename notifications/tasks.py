@@ -28,5 +28,5 @@ def send_message(self, message_id: int):
 
 @shared_task(acks_late=True, ignore_result=True)
 def dispatch_due_messages() -> int:
-    """Celery beat, every few minutes: due reminders, lost tasks, interrupted sends."""
+    """Celery beat, every few minutes: due reminders, lost tasks, sends whose worker died."""
     return services.dispatch_due()

@@ -348,6 +348,12 @@ WEBHOOK_TIMEOUT_SECONDS = env_float("WEBHOOK_TIMEOUT_SECONDS", 5.0)
 # endpoint failing this long is disabled and its clinic's owners/admins are e-mailed.
 WEBHOOK_RETRY_HOURS = env_float("WEBHOOK_RETRY_HOURS", 24)
 WEBHOOK_DISABLE_AFTER_HOURS = env_float("WEBHOOK_DISABLE_AFTER_HOURS", 24)
+# Retry waits: the n-th failed try waits between half and all of
+# min(WEBHOOK_RETRY_MAX_DELAY_SECONDS, WEBHOOK_RETRY_BASE_SECONDS * 2**(n-1)); the sweeper
+# leaves a due delivery to its own countdown task for WEBHOOK_SWEEP_GRACE_SECONDS.
+WEBHOOK_RETRY_BASE_SECONDS = env_float("WEBHOOK_RETRY_BASE_SECONDS", 30.0)
+WEBHOOK_RETRY_MAX_DELAY_SECONDS = env_float("WEBHOOK_RETRY_MAX_DELAY_SECONDS", 3600.0)
+WEBHOOK_SWEEP_GRACE_SECONDS = env_float("WEBHOOK_SWEEP_GRACE_SECONDS", 30.0)
 # E-mail to staff (a disabled webhook...): printed to the console unless a backend is set.
 EMAIL_BACKEND = env("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", "Vaani <no-reply@localhost>")
@@ -360,6 +366,10 @@ SMS_STATUS_CALLBACK_URL = env(
     "SMS_STATUS_CALLBACK_URL", f"{PUBLIC_BASE_URL}/api/v1/sms/status" if PUBLIC_BASE_URL else ""
 )
 SMS_RESCHEDULE_URL = env("SMS_RESCHEDULE_URL", f"{PUBLIC_BASE_URL}/reschedule").rstrip("/")
+# A send claimed this long ago and not finished: its worker died. Beat takes it back; a
+# send that had reached the provider's API is looked up there before any re-send.
+# Must stay well above the provider call's timeout (15 s).
+SMS_SENDING_STALE_SECONDS = env_int("SMS_SENDING_STALE_SECONDS", 900)
 
 # --- Logging ---------------------------------------------------------------------------
 LOGGING = {

@@ -44,13 +44,12 @@ from webhooks.models import (
 logger = logging.getLogger(__name__)
 
 MAX_ENDPOINTS_PER_CLINIC = 20
-# Backoff: the n-th failed try waits between half and all of min(CAP, BASE * 2**(n-1)).
-RETRY_BASE_SECONDS = 30
-RETRY_MAX_DELAY_SECONDS = 3600
+# Backoff: the n-th failed try waits between half and all of min(CAP, BASE * 2**(n-1)),
+# BASE = WEBHOOK_RETRY_BASE_SECONDS (30), CAP = WEBHOOK_RETRY_MAX_DELAY_SECONDS (3600).
 # Waits up to this long are Celery countdowns; longer ones are picked up by the sweeper.
 MAX_COUNTDOWN_SECONDS = 300
-# The sweeper leaves a due delivery alone this long, for its countdown task to take it.
-SWEEP_GRACE = timedelta(seconds=30)
+# The sweeper leaves a due delivery alone WEBHOOK_SWEEP_GRACE_SECONDS (30), for its
+# countdown task to take it.
 SWEEP_BATCH = 500
 # A task may run a moment before its countdown's due time on another host's clock.
 EARLY_TOLERANCE = timedelta(seconds=2)
@@ -269,7 +268,7 @@ def enqueue_due_deliveries(*, now: datetime | None = None, limit: int = SWEEP_BA
     now = now or timezone.now()
     due = list(
         WebhookDelivery.objects.filter(
-            status=DeliveryStatus.PENDING, next_attempt_at__lte=now - SWEEP_GRACE
+            status=DeliveryStatus.PENDING, next_attempt_at__lte=now - sweep_grace()
         )
         .filter(Q(locked_until__isnull=True) | Q(locked_until__lte=now))
         .order_by("next_attempt_at", "pk")
@@ -282,10 +281,23 @@ def enqueue_due_deliveries(*, now: datetime | None = None, limit: int = SWEEP_BA
 # --- Sending --------------------------------------------------------------------------------------
 
 
+def backoff_ceiling(attempt: int) -> float:
+    """The longest wait after the ``attempt``-th failed try (the settings' doubling, capped)."""
+    base = settings.WEBHOOK_RETRY_BASE_SECONDS
+    cap = settings.WEBHOOK_RETRY_MAX_DELAY_SECONDS
+    # The cap is reached after a few tries; bounding the exponent keeps the float finite.
+    doublings = min(max(attempt - 1, 0), 64)
+    return min(cap, base * 2**doublings)
+
+
 def backoff_delay(attempt: int) -> float:
     """Seconds to wait after the ``attempt``-th failed try: exponential, capped, jittered."""
-    ceiling = min(RETRY_MAX_DELAY_SECONDS, RETRY_BASE_SECONDS * 2 ** max(attempt - 1, 0))
+    ceiling = backoff_ceiling(attempt)
     return ceiling / 2 + random.uniform(0, ceiling / 2)
+
+
+def sweep_grace() -> timedelta:
+    return timedelta(seconds=settings.WEBHOOK_SWEEP_GRACE_SECONDS)
 
 
 def max_countdown() -> float:

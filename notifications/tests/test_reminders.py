@@ -1,5 +1,6 @@
 """Reminders: at the clinic's offsets, outside quiet hours, once, and only for the current time."""
 
+import uuid
 from datetime import time, timedelta
 
 import pytest
@@ -252,7 +253,9 @@ def test_a_lost_send_task_is_enqueued_again(book, at, dispatch, outbox):
     book(at("10:00"))
     message = OutboundMessage.objects.get(kind=MessageKind.CONFIRMATION)
     # As if the broker lost the task: queued, never sent.
-    OutboundMessage.objects.filter(pk=message.pk).update(status=MessageStatus.QUEUED)
+    OutboundMessage.objects.filter(pk=message.pk).update(
+        status=MessageStatus.QUEUED, provider_id="", handed_at=None
+    )
     outbox.clear()
     now = timezone.now()
     assert dispatch(now) == 0  # give the task time first
@@ -260,15 +263,132 @@ def test_a_lost_send_task_is_enqueued_again(book, at, dispatch, outbox):
     assert len(outbox) == 1
 
 
-def test_an_interrupted_send_is_failed_rather_than_repeated(book, at, dispatch, outbox):
+def _interrupted(message, *, handed: bool):
+    """As a worker killed mid-send leaves it: claimed, maybe handed to the provider."""
+    now = timezone.now()
+    OutboundMessage.objects.filter(pk=message.pk).update(
+        status=MessageStatus.SENDING,
+        claimed_at=now,
+        claim_token=uuid.uuid4(),
+        handed_at=now if handed else None,
+        provider_id="",
+        sent_at=None,
+    )
+
+
+def test_a_send_interrupted_before_the_hand_over_is_sent_once_after_the_lease(
+    book, at, dispatch, outbox
+):
     book(at("10:00"))
     message = OutboundMessage.objects.get(kind=MessageKind.CONFIRMATION)
-    OutboundMessage.objects.filter(pk=message.pk).update(status=MessageStatus.SENDING)
+    _interrupted(message, handed=False)
     outbox.clear()
-    dispatch(timezone.now() + services.SENDING_STALE_AFTER + timedelta(seconds=1))
+    assert dispatch(timezone.now() + timedelta(minutes=1)) == 0  # its worker may be alive
+    assert outbox == []
+    assert dispatch(timezone.now() + services.sending_stale_after() + timedelta(seconds=1)) == 1
+    message.refresh_from_db()
+    assert message.status == MessageStatus.SENT and len(outbox) == 1
+    assert message.provider_id == outbox[0].provider_id
+    assert dispatch(timezone.now() + services.sending_stale_after() * 2) == 0
+    assert len(outbox) == 1
+
+
+def test_a_send_interrupted_after_the_provider_took_it_is_not_repeated(book, at, dispatch, outbox):
+    book(at("10:00"))
+    message = OutboundMessage.objects.get(kind=MessageKind.CONFIRMATION)
+    [taken] = outbox  # the provider has it; the worker died before recording it
+    _interrupted(message, handed=True)
+    dispatch(timezone.now() + services.sending_stale_after() + timedelta(seconds=1))
+    message.refresh_from_db()
+    assert (message.status, message.provider_id) == (MessageStatus.SENT, taken.provider_id)
+    assert len(outbox) == 1
+
+
+def test_a_stale_send_the_provider_never_got_is_sent_again(book, at, dispatch, outbox):
+    book(at("10:00"))
+    message = OutboundMessage.objects.get(kind=MessageKind.CONFIRMATION)
+    _interrupted(message, handed=True)
+    outbox.clear()  # the provider never got it
+    dispatch(timezone.now() + services.sending_stale_after() + timedelta(seconds=1))
+    message.refresh_from_db()
+    assert message.status == MessageStatus.SENT and len(outbox) == 1
+
+
+def test_the_console_backend_prints_an_interrupted_message_again(
+    book, at, dispatch, settings, caplog
+):
+    """Embedded mode: nothing left the machine, so there is nothing to reconcile with."""
+    settings.SMS_BACKEND = "console"
+    book(at("10:00"))
+    message = OutboundMessage.objects.get(kind=MessageKind.CONFIRMATION)
+    assert message.status == MessageStatus.SENT and message.provider_id.startswith("console-")
+    _interrupted(message, handed=True)
+    caplog.clear()
+    with caplog.at_level("INFO", logger="notifications.backends"):
+        dispatch(timezone.now() + services.sending_stale_after() + timedelta(seconds=1))
+    message.refresh_from_db()
+    assert message.status == MessageStatus.SENT and message.provider_id.startswith("console-")
+    printed = [r.getMessage() for r in caplog.records if r.name == "notifications.backends"]
+    assert len(printed) == 1 and printed[0].startswith("SMS to +919876543210")
+
+
+def test_without_a_lookup_an_interrupted_send_is_failed_rather_than_repeated(
+    book, at, dispatch, outbox, monkeypatch, settings
+):
+    from notifications import backends
+
+    class Blind(backends.LocmemBackend):
+        lookup = None  # a backend that cannot say what the provider took
+
+    monkeypatch.setitem(backends.BACKENDS, "blind", Blind)
+    settings.SMS_BACKEND = "blind"
+    book(at("10:00"))
+    message = OutboundMessage.objects.get(kind=MessageKind.CONFIRMATION)
+    _interrupted(message, handed=True)
+    outbox.clear()
+    dispatch(timezone.now() + services.sending_stale_after() + timedelta(seconds=1))
     message.refresh_from_db()
     assert message.status == MessageStatus.FAILED and message.error_code == "interrupted"
     assert outbox == []
+
+
+def test_a_message_its_workers_keep_dying_with_is_given_up(book, at, dispatch, outbox):
+    book(at("10:00"))
+    message = OutboundMessage.objects.get(kind=MessageKind.CONFIRMATION)
+    _interrupted(message, handed=False)
+    OutboundMessage.objects.filter(pk=message.pk).update(attempts=services.MAX_CLAIMS)
+    outbox.clear()
+    assert dispatch(timezone.now() + services.sending_stale_after() + timedelta(seconds=1)) == 0
+    message.refresh_from_db()
+    assert message.status == MessageStatus.FAILED and message.error_code == "interrupted"
+    assert outbox == []
+
+
+def test_a_worker_presumed_dead_cannot_send_once_its_claim_was_taken_back(
+    book, at, dispatch, outbox, monkeypatch, commits
+):
+    """A worker stalled past its lease (before it handed the message over) finds the row
+    taken back and sent by another; it sends nothing."""
+    book(at("10:00"))
+    message = OutboundMessage.objects.get(kind=MessageKind.CONFIRMATION)
+    OutboundMessage.objects.filter(pk=message.pk).update(
+        status=MessageStatus.QUEUED, provider_id="", handed_at=None, attempts=0
+    )
+    outbox.clear()
+    real_is_opted_out = services.is_opted_out
+    stalled = []
+
+    def stall_then_check(clinic, phone):
+        if not stalled:  # the first worker, stalled: meanwhile beat takes the row back
+            stalled.append(True)
+            dispatch(timezone.now() + services.sending_stale_after() + timedelta(seconds=1))
+        return real_is_opted_out(clinic, phone)
+
+    monkeypatch.setattr(services, "is_opted_out", stall_then_check)
+    assert services.deliver(message.pk) is None  # its hand-over finds the row not its own
+    message.refresh_from_db()
+    assert message.status == MessageStatus.SENT and message.attempts == 2
+    assert len(outbox) == 1
 
 
 def test_the_quiet_hours_window_across_midnight(clinic):

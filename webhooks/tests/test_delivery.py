@@ -54,11 +54,30 @@ def _make_due(delivery):
 # --- Backoff --------------------------------------------------------------------------------------
 
 
+def _ceiling(attempt: int) -> float:
+    return min(
+        settings.WEBHOOK_RETRY_MAX_DELAY_SECONDS,
+        settings.WEBHOOK_RETRY_BASE_SECONDS * 2 ** (attempt - 1),
+    )
+
+
+def test_waits_of_30_seconds_double_up_to_an_hour(settings):
+    # The defaults (set here: the environment may change them on a real deployment).
+    settings.WEBHOOK_RETRY_BASE_SECONDS, settings.WEBHOOK_RETRY_MAX_DELAY_SECONDS = 30, 3600
+    assert [services.backoff_ceiling(n) for n in (1, 2, 3, 7, 8, 50, 5000)] == [
+        30,
+        60,
+        120,
+        1920,
+        3600,
+        3600,
+        3600,
+    ]
+
+
 @pytest.mark.parametrize("attempt", range(1, 16))
 def test_backoff_is_exponential_capped_and_jittered(attempt):
-    ceiling = min(
-        services.RETRY_MAX_DELAY_SECONDS, services.RETRY_BASE_SECONDS * 2 ** (attempt - 1)
-    )
+    ceiling = _ceiling(attempt)
     delays = [services.backoff_delay(attempt) for _ in range(200)]
     assert all(ceiling / 2 <= d <= ceiling for d in delays)
     assert len({round(d, 6) for d in delays}) > 100  # jitter: no two workers in lockstep
@@ -69,10 +88,7 @@ def test_retries_span_at_least_the_retry_window():
     elapsed, attempt = 0.0, 0
     while elapsed < settings.WEBHOOK_RETRY_HOURS * 3600:
         attempt += 1
-        ceiling = min(
-            services.RETRY_MAX_DELAY_SECONDS, services.RETRY_BASE_SECONDS * 2 ** (attempt - 1)
-        )
-        elapsed += ceiling / 2
+        elapsed += _ceiling(attempt) / 2
     assert attempt < 100  # and a finite number of tries
 
 
@@ -153,6 +169,38 @@ def test_short_waits_are_countdowns_long_ones_wait_for_the_sweeper(
     assert enqueued == []  # a wait of up to an hour: beat's sweeper takes it
     delivery.refresh_from_db()
     assert delivery.next_attempt_at - timezone.now() > timedelta(seconds=services.max_countdown())
+
+
+def test_the_retry_waits_come_from_the_settings(
+    endpoint, receiver, enqueued, settings, django_capture_on_commit_callbacks
+):
+    settings.WEBHOOK_RETRY_BASE_SECONDS = 2
+    settings.WEBHOOK_RETRY_MAX_DELAY_SECONDS = 5
+    assert [services.backoff_ceiling(n) for n in (1, 2, 3, 4)] == [2, 4, 5, 5]
+    receiver.respond(500, 500, 500)
+    delivery = WebhookDeliveryFactory(endpoint=endpoint)
+    waits = []
+    for _ in range(3):
+        started = timezone.now()
+        with django_capture_on_commit_callbacks(execute=True):
+            assert services.attempt_delivery(delivery.pk) == "retrying"
+        delivery.refresh_from_db()
+        waits.append((delivery.next_attempt_at - started).total_seconds())
+        _make_due(delivery)
+    assert 1 <= waits[0] <= 2 + 1 and 2 <= waits[1] <= 4 + 1 and 2.5 <= waits[2] <= 5 + 1
+    assert [ids for ids, _ in enqueued] == [[delivery.pk]] * 3
+    assert all(1 <= countdown <= 5 for _, countdown in enqueued)
+
+
+def test_the_sweepers_grace_comes_from_the_settings(endpoint, enqueued, settings):
+    due = WebhookDeliveryFactory(
+        endpoint=endpoint, next_attempt_at=timezone.now() - timedelta(seconds=10)
+    )
+    settings.WEBHOOK_SWEEP_GRACE_SECONDS = 30  # the default
+    assert services.enqueue_due_deliveries() == 0
+    settings.WEBHOOK_SWEEP_GRACE_SECONDS = 5
+    assert services.enqueue_due_deliveries() == 1
+    assert enqueued == [([], None), ([due.pk], None)]
 
 
 def test_gives_up_after_the_retry_window(clinic, endpoint, receiver):

@@ -6,7 +6,7 @@ from notifications import services
 
 
 class Command(BaseCommand):
-    help = "Queues due reminders, re-enqueues lost send tasks, closes interrupted sends."
+    help = "Queues due reminders, re-enqueues lost send tasks, re-queues sends whose worker died."
 
     def handle(self, *args, **options):
         queued = services.dispatch_due()
