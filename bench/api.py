@@ -524,7 +524,35 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def run_endpoint(port, server_pid, scenario, method_name, expected, requests, warmup, concurrency):
+def run_sequential(port, server_pid, scenario, requests, warmup) -> dict[str, dict]:
+    """Every endpoint's sequential latency, the requests of all endpoints interleaved.
+
+    Round after round, one request to each endpoint in turn (each over its own
+    keep-alive connection): the floor and the endpoints meet the same machine, so their
+    ratio holds even when the load of the machine drifts during the run.  Server CPU is
+    read around each request; ``/proc`` counts in clock ticks, so each figure is an
+    average over many requests, not a per-request measure.
+    """
+    clients = {name: Client(port, scenario.token) for _, name, _, _ in ENDPOINTS}
+    out = {name: {"seq": [], "cpu": 0.0, "failures": []} for _, name, _, _ in ENDPOINTS}
+    for round_index in range(warmup + requests):
+        for _, name, expected, _ in ENDPOINTS:
+            cpu_before = cpu_seconds(server_pid)
+            seconds, status, data = clients[name].call(*getattr(scenario, name)(round_index))
+            cpu = cpu_seconds(server_pid) - cpu_before
+            record = out[name]
+            if status != expected and len(record["failures"]) < 3:
+                record["failures"].append(f"{status} {data[:300]!r}")
+            if round_index >= warmup:
+                record["seq"].append(seconds)
+                record["cpu"] += cpu
+    for name, record in out.items():
+        record["server_cpu"] = record.pop("cpu") / requests
+        clients[name].close()
+    return out
+
+
+def run_concurrent(port, scenario, method_name, expected, requests, concurrency, start_index):
     make = getattr(scenario, method_name)
     failures: list[str] = []
 
@@ -532,26 +560,9 @@ def run_endpoint(port, server_pid, scenario, method_name, expected, requests, wa
         if status != expected and len(failures) < 3:
             failures.append(f"{status} {data[:300]!r}")
 
-    client = Client(port, scenario.token)
-    counter = 0
-    for _ in range(warmup):
-        _, status, data = client.call(*make(counter))
-        check(status, data)
-        counter += 1
-    sequential = []
-    cpu_before = cpu_seconds(server_pid)
-    for _ in range(requests):
-        seconds, status, data = client.call(*make(counter))
-        check(status, data)
-        sequential.append(seconds)
-        counter += 1
-    server_cpu = (cpu_seconds(server_pid) - cpu_before) / requests
-    client.close()
-
     concurrent: list[float] = []
     lock = threading.Lock()
     per_thread = max(1, requests // concurrency)
-    start_index = counter
 
     def worker(worker_index):
         own = Client(port, scenario.token)
@@ -574,13 +585,7 @@ def run_endpoint(port, server_pid, scenario, method_name, expected, requests, wa
     for thread in threads:
         thread.join()
     wall = time.perf_counter() - wall
-    return {
-        "seq": sequential,
-        "conc": concurrent,
-        "throughput": len(concurrent) / wall,
-        "server_cpu": server_cpu,
-        "failures": failures,
-    }
+    return {"conc": concurrent, "throughput": len(concurrent) / wall, "failures": failures}
 
 
 # --- Query counts (in-process) ---------------------------------------------------------------
@@ -654,7 +659,8 @@ def report(results, counts, args) -> bool:
     )
     log("")
     log(
-        f"Sequential: {args.requests} requests after {args.warmup} warm-up; concurrent: "
+        f"Sequential: {args.requests} requests after {args.warmup} warm-up, endpoints taking "
+        f"turns (one request each per round); concurrent: "
         f"{args.concurrency} keep-alive clients x {args.requests // args.concurrency}."
     )
     log(
@@ -765,19 +771,29 @@ def main() -> int:
     )
     results = {}
     try:
+        started = time.perf_counter()
+        results = run_sequential(port, server.pid, scenario, args.requests, args.warmup)
+        log(
+            "measured all endpoints sequentially, interleaved: "
+            f"{time.perf_counter() - started:.1f}s"
+        )
         for label, name, expected, _ in ENDPOINTS:
             started = time.perf_counter()
-            results[name] = run_endpoint(
+            concurrent = run_concurrent(
                 port,
-                server.pid,
                 scenario,
                 name,
                 expected,
                 args.requests,
-                args.warmup,
                 args.concurrency,
+                start_index=args.warmup + args.requests,
             )
-            log(f"measured {label}: {time.perf_counter() - started:.1f}s")
+            results[name]["failures"] += concurrent.pop("failures")
+            results[name].update(concurrent)
+            log(
+                f"measured {label} with {args.concurrency} clients: "
+                f"{time.perf_counter() - started:.1f}s"
+            )
     finally:
         server.terminate()
         try:
