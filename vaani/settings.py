@@ -115,6 +115,11 @@ if DATABASE_URL:
     DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = env_int(
         "DATABASE_CONNECT_TIMEOUT_SECONDS", 5
     )
+    # Server-side parameter binding lets psycopg prepare the statements a process runs
+    # again and again (after 5 runs): PostgreSQL then skips parsing and planning them.
+    DATABASES["default"]["OPTIONS"]["server_side_binding"] = env_bool(
+        "DATABASE_SERVER_SIDE_BINDING", True
+    )
     if DATABASE_POOL:
         DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
             "min_size": env_int("DATABASE_POOL_MIN_SIZE", 2),
