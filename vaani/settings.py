@@ -115,10 +115,15 @@ if DATABASE_URL:
     DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = env_int(
         "DATABASE_CONNECT_TIMEOUT_SECONDS", 5
     )
-    # Server-side parameter binding lets psycopg prepare the statements a process runs
-    # again and again (after 5 runs): PostgreSQL then skips parsing and planning them.
+    # Server-side parameter binding lets psycopg prepare the statements a connection runs
+    # again and again (from the DATABASE_PREPARE_THRESHOLD-th run): PostgreSQL then skips
+    # parsing and planning them.  Behind a transaction-pooling PgBouncer, set
+    # DATABASE_PREPARE_THRESHOLD=0 (no prepared statements).
     DATABASES["default"]["OPTIONS"]["server_side_binding"] = env_bool(
         "DATABASE_SERVER_SIDE_BINDING", True
+    )
+    DATABASES["default"]["OPTIONS"]["prepare_threshold"] = (
+        env_int("DATABASE_PREPARE_THRESHOLD", 5) or None
     )
     if DATABASE_POOL:
         DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
