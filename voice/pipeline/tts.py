@@ -9,7 +9,7 @@ from __future__ import annotations
 import ctypes
 import re
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -241,6 +241,24 @@ def telephony_frames(tts: TextToSpeech, text: str, *, language: str = "en") -> I
     for chunk in tts.synthesize_stream(text, language=language):
         yield from encoder.push(chunk)
     yield from encoder.flush()
+
+
+async def telephony_frames_async(
+    tts: TextToSpeech, text: str, *, language: str = "en"
+) -> AsyncIterator[bytes]:
+    """:func:`telephony_frames` from a provider's ``astream()``, on the event loop."""
+    from .codecs import TelephonyEncoder
+
+    encoder = TelephonyEncoder(tts.sample_rate)
+    stream = tts.astream(text, language=language)  # type: ignore[attr-defined]
+    try:
+        async for chunk in stream:
+            for frame in encoder.push(chunk):
+                yield frame
+        for frame in encoder.flush():
+            yield frame
+    finally:
+        await stream.aclose()
 
 
 def rms_dbfs(pcm16: bytes) -> float:

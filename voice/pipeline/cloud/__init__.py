@@ -9,8 +9,10 @@ offline provider).  ORM-free like the rest of the pipeline.
 
 - ``deepgram.py``: ``DeepgramSTT`` (``SpeechToText``; ``open_stream()`` for a
   live session per utterance), ``DeepgramResults`` (message parsing).
-- ``cartesia.py``: ``CartesiaTTS`` (``TextToSpeech``; pooled sockets).
-- ``fallback.py``: ``FallbackSTT``, ``GuardedStream``, ``FallbackTTS``,
+- ``cartesia.py``: ``CartesiaTTS`` (``TextToSpeech``; pooled sockets; ``astream()``
+  on the event loop, replies multiplexed over shared sockets: what live calls use).
+- ``fallback.py``: ``FallbackSTT``, ``GuardedStream`` (the live Deepgram session
+  with breaker and offline fallback), ``FallbackTTS`` (also ``astream()``),
   ``ProviderUsage`` (what goes into the call log), shared breakers.
 - ``errors.py``: ``CloudProviderError`` and its kinds.
 

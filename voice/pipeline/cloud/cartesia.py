@@ -21,22 +21,38 @@ takes a socket from the pool, and gives it back after ``done``; after a
 barge-in the context is cancelled and the socket still goes back (late chunks
 of the cancelled context are skipped by ``context_id``); after an error it is
 closed.  A pooled socket that turns out dead is replaced once, transparently.
+
+Two ways in, like Deepgram's client:
+
+- :meth:`CartesiaTTS.synthesize_stream` (the blocking
+  :class:`~voice.pipeline.tts.TextToSpeech` protocol): a worker thread per reply,
+  one pooled ``websockets.sync`` socket per reply in flight (each with its own
+  reader thread).
+- :meth:`CartesiaTTS.astream`: on the event loop, what a live call uses.  Replies
+  are multiplexed over a few shared sockets (``max_contexts_per_socket`` each), one
+  reader task per socket hands each message to its reply by ``context_id``.  No
+  thread at all: with threads, every reply's chunks crossed from the socket's reader
+  thread to the reply's thread to the event loop, and each crossing could wait for
+  the GIL while the event loop was pacing other calls' audio.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
+import contextlib
 import json
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+import weakref
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from typing import Any
 from urllib.parse import urlencode
 
 from ..tts import SynthesizedAudio
-from ._ws import close_in_background
+from ._ws import aclose_in_background, close_in_background
 from .errors import (
     CloudProviderError,
     ProviderConnectionError,
@@ -89,6 +105,7 @@ class CartesiaTTS:
         close_timeout_s: float = 0.5,
         max_idle_connections: int = 4,
         idle_ttl_s: float = 60.0,
+        max_contexts_per_socket: int = 16,
     ) -> None:
         if not api_key:
             raise ValueError("Cartesia needs an API key (CARTESIA_API_KEY)")
@@ -107,9 +124,13 @@ class CartesiaTTS:
         self.first_chunk_timeout_s = first_chunk_timeout_s
         self.chunk_timeout_s = chunk_timeout_s
         self.close_timeout_s = close_timeout_s
+        self.idle_ttl_s = idle_ttl_s
+        self.max_contexts_per_socket = max(1, max_contexts_per_socket)
         self._pool = _ConnectionPool(
             self._open, max_idle=max_idle_connections, idle_ttl_s=idle_ttl_s
         )
+        # astream(): shared sockets per event loop (asyncio objects belong to one loop).
+        self._muxes: weakref.WeakKeyDictionary[Any, _Multiplexer] = weakref.WeakKeyDictionary()
 
     # -- request ------------------------------------------------------------------------
     @property
@@ -241,6 +262,64 @@ class CartesiaTTS:
                 else:
                     close_in_background(conn)
 
+    # -- on the event loop ----------------------------------------------------------------
+    async def astream(self, text: str, *, language: str = "en") -> AsyncIterator[bytes]:
+        """PCM16 chunks at ``sample_rate`` as Cartesia sends them, on the event loop.
+
+        Same protocol, errors and timeouts as :meth:`synthesize_stream`; closing the
+        generator early (barge-in) cancels the context, and its socket carries on.
+        """
+        text = text.strip()
+        if not text:
+            return
+        loop = asyncio.get_running_loop()
+        mux = self._muxes.get(loop)
+        if mux is None:
+            mux = self._muxes[loop] = _Multiplexer(self)
+        context_id = uuid.uuid4().hex
+        request = json.dumps(self.request(text, language=language, context_id=context_id))
+        reply: _Reply | None = None
+        finished = False
+        got_audio = False
+        carry = b""
+        try:
+            for attempt in (1, 2):
+                reply, reused = await mux.start(request, context_id)
+                try:
+                    message = await reply.next(self.first_chunk_timeout_s, "first")
+                    break
+                except ProviderConnectionError:
+                    reply.close(cancel=False)
+                    reply = None
+                    if not reused or attempt == 2:
+                        raise
+                    # A shared socket the server had closed: not the provider's fault.
+            while True:
+                kind = message.get("type")
+                if kind == "chunk":
+                    pcm, carry = _decode_pcm(self.name, message.get("data"), carry)
+                    if pcm:
+                        got_audio = True
+                        yield pcm
+                elif kind == "error" or message.get("error"):
+                    raise ProviderProtocolError(self.name, _error_text(message))
+                if kind == "done" or message.get("done"):
+                    finished = True
+                    return
+                if got_audio:
+                    message = await reply.next(self.chunk_timeout_s, "next")
+                else:
+                    message = await reply.next(self.first_chunk_timeout_s, "first")
+        finally:
+            if reply is not None:
+                reply.close(cancel=not finished)
+
+    async def aclose(self) -> None:
+        """Close this loop's shared sockets (tests; shutting down)."""
+        mux = self._muxes.pop(asyncio.get_running_loop(), None)
+        if mux is not None:
+            await mux.close()
+
     def _next(self, conn: Any, context_id: str, timeout_s: float, which: str) -> dict[str, Any]:
         """The next message of this context (others' late messages are skipped)."""
         from websockets.exceptions import ConnectionClosed
@@ -270,6 +349,200 @@ class CartesiaTTS:
             if owner is not None and owner != context_id:
                 continue  # a cancelled earlier reply on this socket
             return message
+
+
+class _Reply:
+    """One reply's messages, handed over by its socket's reader task."""
+
+    def __init__(self, socket: _SharedSocket, context_id: str) -> None:
+        self.socket = socket
+        self.context_id = context_id
+        self.queue: asyncio.Queue[Any] = asyncio.Queue()
+        self.closed = False
+
+    async def next(self, timeout_s: float, which: str) -> dict[str, Any]:
+        provider = self.socket.provider
+        try:
+            async with asyncio.timeout(timeout_s):
+                item = await self.queue.get()
+        except TimeoutError as exc:
+            raise ProviderTimeout(
+                provider, f"no {which} audio chunk within {timeout_s:g} s"
+            ) from exc
+        if isinstance(item, BaseException):
+            raise item
+        return item
+
+    def close(self, *, cancel: bool) -> None:
+        if not self.closed:
+            self.closed = True
+            self.socket.release(self.context_id, cancel=cancel)
+
+
+class _SharedSocket:
+    """An asyncio socket carrying several replies; one reader task routes the messages."""
+
+    def __init__(self, ws: Any, provider: str) -> None:
+        self.ws = ws
+        self.provider = provider
+        self.replies: dict[str, _Reply] = {}
+        self.dead = False
+        self.idle_since = time.monotonic()
+        self._background: set[asyncio.Task[Any]] = set()
+        self.reader = asyncio.get_running_loop().create_task(self._read(), name="cartesia-reader")
+
+    @property
+    def usable(self) -> bool:
+        from websockets.protocol import State
+
+        return not self.dead and self.ws.state is State.OPEN
+
+    def register(self, context_id: str) -> _Reply:
+        reply = self.replies[context_id] = _Reply(self, context_id)
+        return reply
+
+    def release(self, context_id: str, *, cancel: bool) -> None:
+        self.replies.pop(context_id, None)
+        if not self.replies:
+            self.idle_since = time.monotonic()
+        if cancel and self.usable:  # stop the generation; late chunks are skipped
+            message = json.dumps({"context_id": context_id, "cancel": True})
+            self._spawn(self._send_quietly(message))
+
+    def fail_all(self, error: BaseException) -> None:
+        self.dead = True
+        replies, self.replies = self.replies, {}
+        for reply in replies.values():
+            reply.queue.put_nowait(error)
+
+    async def _read(self) -> None:
+        from websockets.exceptions import ConnectionClosed
+
+        try:
+            async for raw in self.ws:
+                if isinstance(raw, bytes):
+                    self._fail_and_close(
+                        ProviderProtocolError(self.provider, "unexpected binary message")
+                    )
+                    return
+                try:
+                    message = json.loads(raw)
+                except ValueError:
+                    self._fail_and_close(
+                        ProviderProtocolError(self.provider, f"not JSON: {raw[:80]!r}")
+                    )
+                    return
+                if not isinstance(message, dict):
+                    self._fail_and_close(
+                        ProviderProtocolError(self.provider, f"unexpected message: {raw[:80]!r}")
+                    )
+                    return
+                owner = message.get("context_id")
+                if owner is None:  # not about one reply (e.g. an unreadable request)
+                    for reply in list(self.replies.values()):
+                        reply.queue.put_nowait(message)
+                    continue
+                reply = self.replies.get(owner)
+                if reply is not None:  # else: a cancelled reply's late chunk
+                    reply.queue.put_nowait(message)
+            self.fail_all(ProviderConnectionError(self.provider, "connection closed"))
+        except ConnectionClosed as exc:
+            self.fail_all(closed_error(self.provider, exc))
+        except OSError as exc:
+            self.fail_all(connect_error(self.provider, exc))
+
+    def _fail_and_close(self, error: BaseException) -> None:
+        self.fail_all(error)
+        aclose_in_background(self.ws)
+
+    async def _send_quietly(self, message: str) -> None:
+        with contextlib.suppress(Exception):
+            await self.ws.send(message)
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def close(self) -> None:
+        self.fail_all(ProviderConnectionError(self.provider, "closed by the client"))
+        self.reader.cancel()
+        with contextlib.suppress(Exception):
+            await self.ws.close()
+
+
+class _Multiplexer:
+    """The shared sockets of one event loop: the least busy one with room, else a new one."""
+
+    def __init__(self, tts: CartesiaTTS) -> None:
+        self.tts = tts
+        self.sockets: list[_SharedSocket] = []
+        self._opening = asyncio.Lock()
+        self.opened = 0
+
+    async def start(self, request: str, context_id: str) -> tuple[_Reply, bool]:
+        """Send the request on a socket; returns (its reply, whether the socket was reused)."""
+        from websockets.exceptions import ConnectionClosed
+
+        socket, reused = await self._acquire()
+        reply = socket.register(context_id)
+        try:
+            await socket.ws.send(request)
+        except ConnectionClosed as exc:
+            socket.fail_all(closed_error(self.tts.name, exc))
+            if not reused:
+                raise closed_error(self.tts.name, exc) from exc
+            return await self.start(request, context_id)  # once more, on a fresh socket
+        return reply, reused
+
+    def _pick(self) -> _SharedSocket | None:
+        now = time.monotonic()
+        live = []
+        for socket in self.sockets:
+            stale = not socket.replies and now - socket.idle_since > self.tts.idle_ttl_s
+            if socket.usable and not stale:
+                live.append(socket)
+            elif not socket.replies:
+                aclose_in_background(socket.ws)
+                socket.dead = True
+        self.sockets = live
+        roomy = [s for s in live if len(s.replies) < self.tts.max_contexts_per_socket]
+        return min(roomy, key=lambda s: len(s.replies)) if roomy else None
+
+    async def _acquire(self) -> tuple[_SharedSocket, bool]:
+        socket = self._pick()
+        if socket is not None:
+            return socket, True
+        async with self._opening:  # a burst of replies opens one socket, not one each
+            socket = self._pick()
+            if socket is not None:
+                return socket, True
+            socket = _SharedSocket(await self._open(), self.tts.name)
+            self.sockets.append(socket)
+            self.opened += 1
+            return socket, False
+
+    async def _open(self) -> Any:
+        from websockets.asyncio.client import connect
+
+        tts = self.tts
+        try:
+            return await connect(
+                tts.connect_url,
+                additional_headers=tts.headers,
+                open_timeout=tts.connect_timeout_s,
+                close_timeout=tts.close_timeout_s,
+                compression=None,
+                max_size=4 * 1024 * 1024,
+                user_agent_header="vaani-voice",
+            )
+        except Exception as exc:
+            raise connect_error(tts.name, exc) from exc
+
+    async def close(self) -> None:
+        sockets, self.sockets = self.sockets, []
+        for socket in sockets:
+            await socket.close()
 
 
 def _decode_pcm(provider: str, data: Any, carry: bytes) -> tuple[bytes, bytes]:

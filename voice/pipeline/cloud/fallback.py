@@ -23,10 +23,11 @@ import copy
 import logging
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from typing import Any
 
 from ..codecs import Resampler
+from ..pacing import aiter_from_thread
 from ..providers import (
     STT_PROVIDERS,
     TTS_PROVIDERS,
@@ -309,6 +310,8 @@ class FallbackTTS:
     fallback: the caller hears a restart, but never a reply that stops in the
     middle of a date or a time.  Closing the stream early (barge-in) is no
     verdict on the provider unless audio had already come (then: success).
+    ``synthesize_stream`` blocks (a worker thread); ``astream`` is the same on the
+    event loop, which live calls use.
     """
 
     def __init__(
@@ -373,6 +376,43 @@ class FallbackTTS:
                 if close is not None:
                     close()
         yield from self._from_fallback(text, language)
+
+    async def astream(self, text: str, *, language: str = "en") -> AsyncIterator[bytes]:
+        """:meth:`synthesize_stream` on the event loop: the primary's ``astream()`` when it
+        has one (no thread), the fallback in a thread of its own (it blocks)."""
+        if not callable(getattr(self.primary, "astream", None)):
+            async for chunk in aiter_from_thread(self.synthesize_stream(text, language=language)):
+                yield chunk
+            return
+        breaker = self.breaker
+        if breaker.allow_request():
+            stream = self.primary.astream(text, language=language)
+            got_audio = False
+            try:
+                async for chunk in stream:
+                    got_audio = True
+                    yield chunk
+            except GeneratorExit:
+                if got_audio:
+                    breaker.record_success()
+                    self.usage.primary_served()
+                else:
+                    _release(breaker)
+                raise
+            except breaker.failure_exceptions as exc:
+                breaker.record_failure(type(exc).__name__)
+                self.usage.primary_failed(exc)
+            except BaseException:
+                _release(breaker)
+                raise
+            else:
+                breaker.record_success()
+                self.usage.primary_served()
+                return
+            finally:
+                await stream.aclose()
+        async for chunk in aiter_from_thread(self._from_fallback(text, language)):
+            yield chunk
 
     def _from_fallback(self, text: str, language: str) -> Iterator[bytes]:
         self.usage.fallback_served()

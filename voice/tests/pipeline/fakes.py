@@ -27,7 +27,8 @@ Also a script, for benchmarks with fixed-delay cloud providers::
 
     python -m voice.tests.pipeline.fakes --deepgram-port 8701 --cartesia-port 8702 --delay-ms 150
 
-prints one JSON line with both URLs, then serves until interrupted.
+prints one JSON line with both URLs, then serves until interrupted; then one more line
+with the delays its answers really waited (the fixed delay plus any lateness of its own).
 """
 
 from __future__ import annotations
@@ -96,6 +97,7 @@ class _FakeServer:
         self._failures: deque[str] = deque()
         self.connections: list[FakeConnection] = []
         self.handshakes = 0
+        self.delays_ms: list[float] = []
         self._live: set[Any] = set()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -247,7 +249,10 @@ class _FakeServer:
 
     async def _delay(self) -> None:
         if self.delay_ms > 0:
+            started = time.monotonic()
             await asyncio.sleep(self.delay_ms / 1000)
+            # What the answer really waited (a busy fake answers late: not the client's time).
+            self.delays_ms.append((time.monotonic() - started) * 1000)
 
 
 # ---------------------------------------------------------------------------
@@ -675,6 +680,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     finally:
         deepgram.stop()
         cartesia.stop()
+        # One more line for whoever started the script (bench/voice.py): how long the
+        # answers really waited, against the delay asked for.
+        print(
+            json.dumps(
+                {"deepgram_delays_ms": deepgram.delays_ms, "cartesia_delays_ms": cartesia.delays_ms}
+            ),
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import socket
 import time
@@ -872,3 +873,320 @@ def test_a_call_with_deepgram_down_books_offline_and_the_call_log_says_so(
     assert providers["stt_breaker"] in ("closed", "open")
     assert providers["tts_served"]["cartesia"] >= 3 and providers["tts_fallbacks"] == 0
     assert providers["tts_breaker"] == "closed"
+
+
+# ---------------------------------------------------------------------------
+# The conversation streams the caller's speech to Deepgram while it is spoken
+# ---------------------------------------------------------------------------
+
+_LOUD = (np.random.default_rng(3).normal(0, 4000, 160)).astype("<i2").tobytes()  # 20 ms
+_QUIET = bytes(320)
+
+
+class _Agent:
+    def __init__(self):
+        self.heard: list[str] = []
+
+    async def greet(self):
+        from voice.pipeline.conversation import AgentTurn
+
+        return AgentTurn("Hello", "en")
+
+    async def respond(self, text, *, language, confidence):
+        from voice.pipeline.conversation import AgentTurn
+
+        self.heard.append(text)
+        return AgentTurn("Sure", "en")
+
+
+class _SilentTTS:
+    sample_rate = 8000
+
+    def synthesize_stream(self, text, *, language="en"):
+        yield bytes(320)
+
+
+async def _conversation_over(stt):
+    from voice.pipeline.codecs import b64encode_frame
+    from voice.pipeline.conversation import Conversation, SessionState
+    from voice.pipeline.vad import EnergyVAD
+
+    async def nothing(*_args):
+        return None
+
+    agent = _Agent()
+    conversation = Conversation(
+        stt=stt,
+        tts=_SilentTTS(),
+        vad=EnergyVAD(),
+        agent=agent,
+        send_twilio=nothing,
+        publish=nothing,
+        on_hangup=nothing,
+        on_transfer=nothing,
+        language="en",
+    )
+    ended = []
+    process = conversation.segmenter.process
+
+    def recording(pcm16):
+        events = process(pcm16)
+        ended.extend(e for e in events if type(e).__name__ == "SpeechEnded")
+        return events
+
+    conversation.segmenter.process = recording
+    await conversation.start("MZcloudstream")
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 5
+    while conversation.state != SessionState.LISTENING:
+        assert loop.time() < deadline
+        await asyncio.sleep(0.01)
+
+    async def feed(pcm, frames, *, real_time=False):
+        for _ in range(frames):
+            await conversation.feed_media(b64encode_frame(pcm16_to_mulaw(pcm)))
+            await asyncio.sleep(0.02 if real_time else 0)
+
+    return conversation, agent, ended, feed
+
+
+async def _until(condition, timeout=5.0):
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition():
+        assert loop.time() < deadline, "timed out"
+        await asyncio.sleep(0.01)
+
+
+def test_the_conversation_streams_speech_to_deepgram_while_it_is_spoken(deepgram):
+    """Socket opened at speech start, pre-roll first, audio live; at the end only the final."""
+    deepgram.transcript = "book an appointment"
+    offline = OfflineSTT()
+    stt = FallbackSTT(DeepgramSTT(API_KEY, url=deepgram.url, **FAST), offline).for_call()
+
+    async def scenario():
+        conversation, agent, ended, feed = await _conversation_over(stt)
+        await feed(_QUIET, 15)  # becomes the pre-roll
+        assert not deepgram.connections  # nothing is opened before the caller speaks
+        await feed(_LOUD, 50, real_time=True)  # one second of speech, in real time
+        await _until(lambda: deepgram.connections and len(deepgram.connections[0].audio) > 0)
+        connection = deepgram.connections[0]
+        await asyncio.sleep(0.15)  # the last batch on its way
+        streamed_before_the_end = len(connection.audio)
+        closed_before_the_end = "CloseStream" in connection.message_types
+        await feed(_QUIET, 30)  # the end-of-speech silence
+        await _until(lambda: agent.heard)
+        await conversation.close()
+        return agent, ended, connection, streamed_before_the_end, closed_before_the_end
+
+    agent, ended, connection, before_end, closed_early = asyncio.run(scenario())
+    assert agent.heard == ["book an appointment"] and offline.calls == 0
+    (utterance,) = ended
+    assert connection.param("encoding") == "mulaw" and connection.param("sample_rate") == "8000"
+    # Exactly the utterance Deepgram was given, pre-roll first, in order.
+    assert bytes(connection.audio) == pcm16_to_mulaw(utterance.pcm16)
+    assert bytes(connection.audio).startswith(pcm16_to_mulaw(_QUIET))
+    # Most of it went while the caller spoke (pre-roll + ~1 s); only CloseStream came after.
+    assert not closed_early and before_end >= 8000 * 0.9
+    assert connection.message_types == ["CloseStream"] and len(deepgram.connections) == 1
+    assert stt.usage_report()["stt_served"] == {"deepgram": 1}
+
+
+def test_the_conversation_falls_back_offline_when_the_deepgram_stream_fails(deepgram):
+    """A stream that drops mid-utterance: offline recognises the same utterance; breaker told."""
+    breaker = CircuitBreaker("stt:deepgram", failure_threshold=2, clock=FakeClock())
+    offline = OfflineSTT("offline words")
+    stt = FallbackSTT(DeepgramSTT(API_KEY, url=deepgram.url, **FAST), offline, breaker)
+
+    async def one_call(expect):
+        conversation, agent, ended, feed = await _conversation_over(stt)
+        await feed(_QUIET, 15)
+        await feed(_LOUD, 30, real_time=True)
+        await feed(_QUIET, 30)
+        await _until(lambda: agent.heard)
+        await conversation.close()
+        assert agent.heard == [expect]
+        return ended
+
+    deepgram.fail_next("drop", 2)
+    asyncio.run(one_call("offline words"))
+    assert breaker.state is CircuitState.CLOSED and breaker.consecutive_failures == 1
+    asyncio.run(one_call("offline words"))
+    assert breaker.state is CircuitState.OPEN
+    handshakes = deepgram.handshakes
+    asyncio.run(one_call("offline words"))  # open: straight to offline, no socket opened
+    assert deepgram.handshakes == handshakes and offline.calls == 3
+    report = stt.usage_report()
+    assert report["stt_served"] == {"pocketsphinx": 3} and report["stt_fallbacks"] == 3
+    assert report["stt_errors"] == {"ProviderConnectionError": 2}
+
+
+# ---------------------------------------------------------------------------
+# Cartesia on the event loop (astream): what live calls use
+# ---------------------------------------------------------------------------
+
+
+async def _collect(stream) -> bytes:
+    return b"".join([chunk async for chunk in stream])
+
+
+def test_astream_speaks_the_protocol_and_multiplexes_replies_on_one_socket(cartesia):
+    tts = CartesiaTTS(API_KEY, url=cartesia.url, voice_id="voice-en", **FAST_TTS)
+    texts = [f"Reply number {i} for a caller." for i in range(6)]
+
+    async def scenario():
+        replies = await asyncio.gather(*(_collect(tts.astream(t, language="en")) for t in texts))
+        again = await _collect(tts.astream("And one more.", language="en"))
+        await tts.aclose()
+        return replies, again
+
+    replies, again = asyncio.run(scenario())
+    assert replies == [tone_pcm(t, 8000) for t in texts]  # each reply whole, none mixed up
+    assert again == tone_pcm("And one more.", 8000)
+    assert len(cartesia.connections) == 1  # six replies at once and one after: one socket
+    assert len({r["context_id"] for r in cartesia.requests}) == 7
+    assert cartesia.requests[0]["voice"] == {"mode": "id", "id": "voice-en"}
+    assert cartesia.connections[0].headers["x-api-key"] == API_KEY
+
+
+def test_astream_opens_another_socket_only_when_one_is_full(cartesia):
+    cartesia.chunk_interval_ms = 20  # replies last a while: all five overlap
+    tts = CartesiaTTS(API_KEY, url=cartesia.url, max_contexts_per_socket=2, **FAST_TTS)
+
+    async def scenario():
+        await asyncio.gather(*(_collect(tts.astream(f"Reply {i}.")) for i in range(5)))
+        await tts.aclose()
+
+    asyncio.run(scenario())
+    assert len(cartesia.connections) == 3
+
+
+def test_astream_barge_in_cancels_the_context_and_keeps_the_socket(cartesia):
+    cartesia.chunk_interval_ms = 20  # a long reply, streamed in real time-ish
+    tts = CartesiaTTS(API_KEY, url=cartesia.url, **FAST_TTS)
+
+    async def scenario():
+        stream = tts.astream("A long reply that the caller interrupts. " * 5, language="en")
+        assert await stream.__anext__()
+        await stream.aclose()  # what the pacer does on barge-in
+        deadline = asyncio.get_running_loop().time() + 2
+        while not cartesia.cancelled:
+            assert asyncio.get_running_loop().time() < deadline
+            await asyncio.sleep(0.01)
+        cartesia.chunk_interval_ms = 0
+        # The next reply shares the socket; the cancelled context's late chunks are skipped.
+        audio = await _collect(tts.astream("Yes?", language="en"))
+        await tts.aclose()
+        return audio
+
+    assert asyncio.run(scenario()) == tone_pcm("Yes?", 8000)
+    assert cartesia.cancelled == [cartesia.requests[0]["context_id"]]
+    assert len(cartesia.connections) == 1
+
+
+@pytest.mark.parametrize(
+    ("mode", "error", "match"),
+    [
+        ("auth", ProviderAuthError, "401"),
+        ("unavailable", ProviderConnectionError, "503"),
+        ("error", ProviderProtocolError, "Scripted failure"),
+        ("garbage", ProviderProtocolError, "not JSON"),
+        ("close", ProviderConnectionError, "1011"),
+        ("stall", ProviderTimeout, "no first audio chunk"),
+        ("drop", ProviderConnectionError, "1011"),
+    ],
+)
+def test_astream_failures_raise_provider_errors(cartesia, mode, error, match):
+    cartesia.fail_next(mode)
+    tts = CartesiaTTS(API_KEY, url=cartesia.url, **FAST_TTS)
+
+    async def scenario():
+        with pytest.raises(error, match=match):
+            await _collect(tts.astream("Hello there", language="en"))
+        audio = await _collect(tts.astream("Hello", language="en"))  # and then it works again
+        await tts.aclose()
+        return audio
+
+    assert asyncio.run(scenario()) == tone_pcm("Hello", 8000)
+
+
+def test_astream_replaces_a_socket_the_server_closed(cartesia):
+    tts = CartesiaTTS(API_KEY, url=cartesia.url, **FAST_TTS)
+
+    async def scenario():
+        first = await _collect(tts.astream("One moment please.", language="en"))
+        await asyncio.to_thread(cartesia.disconnect_all)  # the provider drops idle sockets
+        await asyncio.sleep(0.05)
+        second = await _collect(tts.astream("Still here.", language="en"))
+        await tts.aclose()
+        return first, second
+
+    first, second = asyncio.run(scenario())
+    assert first and second == tone_pcm("Still here.", 8000)
+    assert len(cartesia.connections) == 2
+
+
+def test_astream_first_chunk_delay_and_timeout(cartesia):
+    cartesia.delay_ms = 150
+    tts = CartesiaTTS(API_KEY, url=cartesia.url, **FAST_TTS)
+
+    async def scenario():
+        await _collect(tts.astream("Warm up.", language="en"))  # the socket is open now
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        stream = tts.astream("Hello", language="en")
+        await stream.__anext__()
+        waited = loop.time() - started
+        await stream.aclose()
+        cartesia.delay_ms = 800
+        with pytest.raises(ProviderTimeout):
+            await _collect(tts.astream("Hello", language="en"))
+        await tts.aclose()
+        return waited
+
+    assert 0.15 <= asyncio.run(scenario()) < 1.0
+
+
+def test_fallback_astream_uses_the_loop_and_falls_back_in_a_thread(cartesia):
+    import threading
+
+    offline = OfflineTTS()
+    breaker = CircuitBreaker("tts:cartesia", failure_threshold=1, clock=FakeClock())
+    tts = FallbackTTS(CartesiaTTS(API_KEY, url=cartesia.url, **FAST_TTS), offline, breaker)
+    threads_before = threading.active_count()
+
+    async def scenario():
+        cloud = await _collect(tts.astream("Hello", language="en"))
+        no_new_thread = threading.active_count() == threads_before
+        cartesia.fail_next("error")
+        fallen_back = await _collect(tts.astream("Hello", language="en"))
+        await tts.primary.aclose()
+        return cloud, no_new_thread, fallen_back
+
+    cloud, no_new_thread, fallen_back = asyncio.run(scenario())
+    assert cloud == tone_pcm("Hello", 8000) and no_new_thread
+    # The offline voice at the primary's rate (8 kHz), whole.
+    assert fallen_back == resample(tone_pcm("Hello", 22050), 22050, 8000)
+    assert offline.calls == 1 and breaker.state is CircuitState.OPEN
+    report = tts.usage_report()
+    assert report["tts_served"] == {"cartesia": 1, "espeak": 1}
+    assert report["tts_errors"] == {"ProviderProtocolError": 1}
+
+
+def test_fallback_astream_barge_in_is_no_verdict_without_audio(cartesia):
+    cartesia.delay_ms = 300
+    breaker = CircuitBreaker("tts:cartesia", failure_threshold=1, clock=FakeClock())
+    tts = FallbackTTS(CartesiaTTS(API_KEY, url=cartesia.url, **FAST_TTS), OfflineTTS(), breaker)
+
+    async def scenario():
+        stream = tts.astream("Hello", language="en")
+        task = asyncio.ensure_future(stream.__anext__())
+        await asyncio.sleep(0.05)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await stream.aclose()
+        await tts.primary.aclose()
+
+    asyncio.run(scenario())
+    assert breaker.state is CircuitState.CLOSED and breaker.consecutive_failures == 0
