@@ -2,8 +2,8 @@
 
 Thin on purpose: it checks the handshake, turns Twilio's JSON events into calls on
 a ``voice.pipeline.conversation.Conversation`` and finalizes the call log. Audio
-never touches the ORM; the database is reached only through services wrapped in
-``database_sync_to_async``.
+never touches the ORM; the database is reached only through services run on the
+call's own database thread (``runtime.on_db_thread``).
 
 Protocol in: ``connected``, ``start``, ``media``, ``mark``, ``dtmf``, ``stop``.
 Out: ``media`` (8 kHz mu-law, base64, 20 ms, paced), ``mark``, ``clear``, and the
@@ -16,7 +16,8 @@ import json
 import logging
 import statistics
 
-from channels.db import database_sync_to_async
+from channels.consumer import get_handler_name
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.layers import get_channel_layer
 from django.conf import settings
@@ -45,13 +46,62 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
     # loses live UI events (logged) but never the call itself.
     channel_layer_alias = "media-stream-does-not-subscribe"
 
+    # --- dispatch: 50 messages a second per call, none of them may touch a thread ------
+
+    async def __call__(self, scope, receive, send):
+        """Channels' loop without its per-message costs (the socket hears only Twilio).
+
+        The stock ``AsyncConsumer`` wraps every message in a new task
+        (``await_many_dispatch``, made to listen to a channel layer as well) and, before
+        every handler, runs ``close_old_connections`` through ``sync_to_async``: a hop
+        to the process's single thread-sensitive worker and back, 50 times a second per
+        call, queued behind any other call's database work (the agent, call logs).
+        With 25 calls that hop alone held inbound audio up by seconds.  This consumer
+        reaches the database only on its call's own thread (``runtime.on_db_thread``:
+        Channels' ``database_sync_to_async`` with an executor), which closes stale
+        connections in that thread itself, so the hop bought nothing.
+        """
+        self.scope = scope
+        self.channel_layer = None  # publish-only (see channel_layer_alias)
+        self.base_send = send
+        try:
+            while True:
+                await self.dispatch(await receive())
+        except StopConsumer:
+            pass
+
+    async def dispatch(self, message):
+        # Inbound frames first: they are nearly all of the traffic.
+        if message["type"] == "websocket.receive":
+            await self.receive(text_data=message.get("text"), bytes_data=message.get("bytes"))
+            return
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
+
+    async def websocket_disconnect(self, message):
+        await self.disconnect(message.get("code"))
+        raise StopConsumer()
+
     async def connect(self):
+        runtime.prepare_process_for_calls()
+        self.db_thread = runtime.borrow_db_thread()  # this call's database work, in order
         self.call_sid = self.scope["url_route"]["kwargs"]["call_sid"]
         self.call_log = None
         self.agent = None
         self.conversation: Conversation | None = None
         self.bad_messages = 0
         self.finished = False
+        self._media_prefix: dict[str, str] = {}
+        self._handlers = {
+            "connected": self._ignore,
+            "start": self._on_start,
+            "media": self._on_media,
+            "mark": self._on_mark,
+            "dtmf": self._on_dtmf,
+            "stop": self._on_stop,
+        }
         await self.accept()
         self._start_timer = asyncio.get_running_loop().call_later(
             START_TIMEOUT_SECONDS, lambda: asyncio.ensure_future(self._give_up(CLOSE_NO_START))
@@ -65,14 +115,7 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
                 logger.warning("Call %s: stream sent only malformed messages", self.call_sid)
                 await self._give_up(CLOSE_GARBAGE)
             return
-        handler = {
-            "connected": self._ignore,
-            "start": self._on_start,
-            "media": self._on_media,
-            "mark": self._on_mark,
-            "dtmf": self._on_dtmf,
-            "stop": self._on_stop,
-        }.get(message.get("event"))
+        handler = self._handlers.get(message.get("event"))
         if handler is None:
             self.bad_messages += 1
             return
@@ -83,7 +126,10 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
 
     async def disconnect(self, code):
         self._start_timer.cancel()
-        await self._finish("socket closed")
+        try:
+            await self._finish("socket closed")
+        finally:
+            runtime.return_db_thread(self.db_thread)
 
     # --- Twilio events -----------------------------------------------------------------
 
@@ -112,7 +158,7 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
             await self._refuse("call SID does not match the stream URL")
             return
         try:
-            self.call_log = await database_sync_to_async(services.claim_stream)(
+            self.call_log = await self._db(services.claim_stream)(
                 call_sid=call_sid, token=str(parameters.get("token", ""))
             )
         except services.StreamRefused as exc:
@@ -121,7 +167,7 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
         self._start_timer.cancel()
         clinic = self.call_log.clinic
         self.group = clinic_group(clinic.pk)
-        self.agent = await database_sync_to_async(runtime.make_agent)(
+        self.agent = await self._db(runtime.make_agent)(
             clinic, self.call_log.from_number, self.call_log.call_sid
         )
         stt = await asyncio.to_thread(_build_stt, clinic)
@@ -129,8 +175,9 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
             stt=stt,
             tts=runtime.text_to_speech(),
             vad=runtime.new_vad(),
-            agent=runtime.AgentAdapter(self.agent),
+            agent=runtime.AgentAdapter(self.agent, self.db_thread),
             send_twilio=self._send_json,
+            send_media=self._send_media,
             publish=self._publish,
             on_hangup=self._hang_up,
             on_transfer=self._transfer,
@@ -159,10 +206,23 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
         await self._finish("caller hung up")
         await self.close()
 
+    def _db(self, fn):
+        return runtime.on_db_thread(fn, self.db_thread)
+
     # --- outbound ----------------------------------------------------------------------------
 
     async def _send_json(self, payload: dict) -> None:
-        await self.send(text_data=json.dumps(payload))
+        await self.base_send({"type": "websocket.send", "text": json.dumps(payload)})
+
+    async def _send_media(self, stream_sid: str, payload: str) -> None:
+        """One outbound audio frame: the JSON text of ``{"event": "media", "streamSid",
+        "media": {"payload"}}`` put together directly (base64 needs no escaping)."""
+        prefix = self._media_prefix.get(stream_sid)
+        if prefix is None:
+            prefix = self._media_prefix[stream_sid] = (
+                '{"event":"media","streamSid":' + json.dumps(stream_sid) + ',"media":{"payload":"'
+            )
+        await self.base_send({"type": "websocket.send", "text": prefix + payload + '"}}'})
 
     async def _publish(self, event: dict) -> None:
         if settings.VOICE_STREAM_CUSTOM_EVENTS:
@@ -227,14 +287,12 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
             },
         )
         if self.agent is not None:
-            outcome.summary, outcome.sentiment, outcome.intents = await database_sync_to_async(
-                _agent_report
-            )(self.agent)
+            outcome.summary, outcome.sentiment, outcome.intents = await self._db(_agent_report)(
+                self.agent
+            )
             outcome.appointment_id = getattr(self.agent, "appointment_created", None)
             outcome.patient_id = getattr(self.agent, "patient_id", None)
-        await database_sync_to_async(services.finalize_call)(
-            call_sid=self.call_sid, outcome=outcome
-        )
+        await self._db(services.finalize_call)(call_sid=self.call_sid, outcome=outcome)
 
 
 def _build_stt(clinic):

@@ -17,7 +17,8 @@ Turn-taking rules:
   remains to decode.  Providers with neither get the whole utterance afterwards.
 - Replies go out as 20 ms frames paced in real time, followed by a mark; the mark
   coming back means the caller heard the reply, a ``clear`` means they did not
-  hear all of it. Both are recorded per turn.
+  hear all of it. Both are recorded per turn.  Providers with ``astream()`` (the
+  cloud ones) are read on the event loop; blocking ones (eSpeak) in a thread.
 - Silence: after ``idle_timeout_s`` the agent asks if the caller is still there;
   the agent decides when to give up (its reply then ends the call).
 """
@@ -42,7 +43,7 @@ from typing import Any, Protocol
 from .codecs import b64decode_frame, b64encode_frame, mulaw_to_pcm16, pcm16_to_mulaw
 from .pacing import FramePacer, aiter_from_thread
 from .stt import SpeechToText, Transcript
-from .tts import TextToSpeech, telephony_frames
+from .tts import TextToSpeech, telephony_frames, telephony_frames_async
 from .vad import EndOfSpeechDetector, SegmenterConfig, SpeechEnded, SpeechStarted, SpeechSustained
 
 logger = logging.getLogger(__name__)
@@ -192,14 +193,22 @@ class _ThreadedRecognition:
         if self._job is None and self._pending_bytes >= self._batch_bytes:
             self._submit_feed()
 
-    def _take_pending(self) -> bytes:
+    def _take_pending(self, limit: int | None = None) -> bytes:
         data = b"".join(self._pending)
         self._pending.clear()
-        self._pending_bytes = 0
+        if limit is not None and len(data) > limit:
+            limit -= limit % 2  # whole samples
+            self._pending.append(data[limit:])
+            data = data[:limit]
+        self._pending_bytes = sum(map(len, self._pending))
         return data
 
     def _submit_feed(self) -> None:
-        self._job = _worker.submit(_worker.FEED, self._session.feed, self._take_pending())
+        # At most one batch per job, even when the worker has fallen behind and more is
+        # waiting: another call's finish() then waits for one short job, not for a
+        # second or more of this call's audio (it goes in the next jobs, in order).
+        batch = self._take_pending(self._batch_bytes)
+        self._job = _worker.submit(_worker.FEED, self._session.feed, batch)
         self._job.add_done_callback(self._fed)
 
     def _fed(self, job: asyncio.Future) -> None:
@@ -334,11 +343,16 @@ class Conversation:
         language: str = "en",
         config: ConversationConfig | None = None,
         clock: Callable[[], float] = time.monotonic,
+        send_media: Callable[[str, str], Awaitable[None]] | None = None,
     ) -> None:
         self.stt, self.tts, self.agent = stt, tts, agent
         self.config = config or ConversationConfig()
         self.segmenter = EndOfSpeechDetector(vad, self.config.segmenter, sample_rate=8000)
         self._send_twilio, self._publish = send_twilio, publish
+        # Outbound audio, 50 messages a second: ``send_media(stream_sid, base64 payload)``
+        # when the transport serialises them itself (the consumer does, without building
+        # and encoding a dict per frame); else a ``media`` dict through send_twilio.
+        self._send_media = send_media
         self._on_hangup, self._on_transfer = on_hangup, on_transfer
         self.language = language
         self._clock = clock
@@ -583,19 +597,29 @@ class Conversation:
         self._speaking_turn = turn
         first_frame_at: list[float] = []
 
+        send_media, stream_sid = self._send_media, self.stream_sid
+
         async def send_frame(frame: bytes) -> None:
             if not first_frame_at:
                 first_frame_at.append(self._clock())
+            if send_media is not None:
+                await send_media(stream_sid, b64encode_frame(frame))
+                return
             await self._send_twilio(
                 {
                     "event": "media",
-                    "streamSid": self.stream_sid,
+                    "streamSid": stream_sid,
                     "media": {"payload": b64encode_frame(frame)},
                 }
             )
 
         self._pacer = pacer = FramePacer(send_frame, prebuffer_frames=2)
-        frames = aiter_from_thread(telephony_frames(self.tts, reply.text, language=reply.language))
+        if callable(getattr(self.tts, "astream", None)):  # a cloud provider: on the loop
+            frames = telephony_frames_async(self.tts, reply.text, language=reply.language)
+        else:  # blocking synthesis (eSpeak): a thread of its own
+            frames = aiter_from_thread(
+                telephony_frames(self.tts, reply.text, language=reply.language)
+            )
         stats = await pacer.play(frames)
         self._pacer = None
         self._speaking_turn = None

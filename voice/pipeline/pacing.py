@@ -109,9 +109,13 @@ class FramePacer:
                     stats.max_late_ms = max(stats.max_late_ms, late * 1000)
                 if late > self.max_catchup_s:
                     # Far behind (e.g. TTS stalled).  Bursting the backlog would
-                    # defeat pacing, so restart the schedule from now.
+                    # defeat pacing, so restart the schedule from now, lead included:
+                    # the caller's side has run dry and restarts playback with this
+                    # frame, so the next ``prebuffer_frames`` go at once, as at the
+                    # start (without them every later frame would be due exactly when
+                    # it must play, and any jitter after a stall would be heard).
                     stats.underruns += 1
-                    start = now - (index - self.prebuffer_frames) * self.frame_s
+                    start = now - index * self.frame_s
                 await self._send(frame)
                 if self._record:
                     stats.send_times.append(self._clock())

@@ -147,6 +147,28 @@ def test_stalled_source_counts_underrun_and_does_not_burst():
     assert (rec.times[9] - rec.times[5]) * 1000 > 60
 
 
+def test_the_lead_is_rebuilt_after_a_stall():
+    rec = Recorder()
+
+    async def source():
+        for i in range(12):
+            if i == 6:
+                await asyncio.sleep(0.2)  # TTS hiccup: the caller's queue runs dry
+            yield bytes([i]) * 160
+
+    async def run():
+        return await FramePacer(rec, prebuffer_frames=2).play(source())
+
+    stats = asyncio.run(run())
+    assert stats.underruns == 1
+    # After the stall frame 6 plays at once, and 7 and 8 go with it (40 ms of lead again,
+    # as at a reply's start); frame 9 follows 20 ms later, and so on in real time.
+    restart = rec.times[6]
+    assert (rec.times[8] - restart) * 1000 < 15
+    assert (rec.times[9] - restart) * 1000 > 10
+    assert (rec.times[11] - rec.times[9]) * 1000 > 30
+
+
 def test_async_source_is_closed_on_cancel():
     closed = []
 
