@@ -2,20 +2,53 @@
 
     .venv/bin/python bench/voice.py                 # both modes, default sizes
     .venv/bin/python bench/voice.py --calls 25 --mode cloud --cpus 0
+    .venv/bin/python bench/voice.py --mode offline --cold   # pools grow during the run
 
 Each simulated call goes the way a Twilio call does: a signed POST to
 /api/v1/voice/incoming, the TwiML's stream URL and token, then a WebSocket on which
-the caller streams 20 ms mu-law frames every 20 ms (speech, then silence) and
-answers marks. Per turn it measures, on the caller's side, the time from the end
-of its speech to the agent's first audio frame, and gaps of more than 60 ms
-between frames inside a reply (late frames, what a caller would hear as a gap).
+the caller streams 20 ms mu-law frames every 20 ms (speech, then digital silence)
+and answers marks. Per turn it measures, on the caller's side, the time from the end
+of its speech to the agent's first audio frame. Inside replies it counts:
+
+- late frames: more than 60 ms between two consecutive frames (jitter as it arrives);
+- heard gaps: silences the caller would hear, modelling Twilio's playback queue
+  (voice.simulator.Playout): frames are played back to back, so a frame that comes
+  late is only heard as a gap if the audio queued before it (the pacer's lead) has
+  already run out.  This is the "no audible gap" figure; late frames are shown too.
 
 Modes:
 - offline: PocketSphinx, eSpeak NG, Silero VAD in the server process.
 - cloud: Deepgram and Cartesia replaced by the local fakes of
-  voice/tests/pipeline/fakes.py answering after a fixed delay, so what remains of
-  the turn latency beyond the end-of-speech wait and the fakes' delay is our own
-  overhead.
+  voice/tests/pipeline/fakes.py answering after a fixed delay (--delay-ms), so what
+  remains of the turn latency is our own overhead.
+
+Own overhead ("own p95") = caller's turn latency p95 - the end-of-speech wait -
+2 x the fakes' delay.  Why 2 x, once each: in a turn the pipeline waits on each
+provider exactly once on its critical path.  Deepgram: the audio is streamed while
+the caller speaks, so at the end of speech only the final result is awaited (the fake
+answers CloseStream after the delay; interim results are not waited for).  Cartesia:
+one request per reply, and its first chunk comes after the delay; the rest of the
+reply arrives while the first frames play.  Everything else is ours: the VAD's frame
+processing, sending CloseStream and reading the result, the agent (rules, database),
+the request and first chunk's decoding and encoding, the pacer, the event loop's
+queueing.  A fake that answers later than its delay (its own process busy) counts
+against us; the fakes report what they really waited, printed below, to tell.
+
+Where the caller's clock starts matters as much (the subtraction assumes it starts
+when the server's end-of-speech wait does).  It starts when the audio of the caller's
+last loud frame ended (voice.simulator.speech_end_index: the detector's own loudness
+rule), as sent Twilio's way, at the end of the frame's 20 ms.  Until this change it
+started at the end of the clip's last frame, counted from 20 ms after sending it: the
+quiet tail of a synthesized clip and the frame sent "early" put the clock 20-40 ms off
+the server's (own p50 came out negative).  The server's own view ("server own p95",
+from first_audio in the call logs) is printed as a cross-check; it cannot see delays
+before its end-of-speech detector (frames waiting to be read), the caller's view can.
+
+The server is warmed up with as many calls as the run (one sentence each), so it is
+measured as a process that has served that many calls before (recognizer built, Silero
+models and decoders pooled); --cold warms up with one call only.  The callers run
+with their garbage collector off: its pauses (40-60 ms) were measured as gaps.  The
+machine is shared: print and compare figures with the load average beside them.
 
 The server runs pinned to the CPUs given by --cpus (default: one core), so
 "calls per core" is measured, and its CPU time per call is read from /proc.  After
@@ -28,6 +61,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import re
@@ -156,9 +190,13 @@ class Server:
         self.dir.cleanup()
 
 
-def signed_incoming(port: int, call_sid: str, caller: str) -> tuple[str, str]:
-    """The real webhook, signed as Twilio signs it; returns (stream URL, token)."""
-    import httpx
+async def signed_incoming(client, port: int, call_sid: str, caller: str) -> tuple[str, str]:
+    """The real webhook, signed as Twilio signs it; returns (stream URL, token).
+
+    On the callers' event loop with one shared client: in a thread with a client each
+    (as it was), every call's start held the GIL for 30-50 ms (an SSL context built
+    per client) while the loop was timing other calls' frames.
+    """
     from twilio.request_validator import RequestValidator
 
     url = f"http://127.0.0.1:{port}/api/v1/voice/incoming"
@@ -171,7 +209,7 @@ def signed_incoming(port: int, call_sid: str, caller: str) -> tuple[str, str]:
         "AccountSid": "ACbench",
     }
     signature = RequestValidator(TOKEN).compute_signature(url, params)
-    response = httpx.post(url, data=params, headers={"X-Twilio-Signature": signature}, timeout=30)
+    response = await client.post(url, data=params, headers={"X-Twilio-Signature": signature})
     response.raise_for_status()
     body = response.text
     stream_url = re.search(r'<Stream url="([^"]+)"', body).group(1)
@@ -179,14 +217,14 @@ def signed_incoming(port: int, call_sid: str, caller: str) -> tuple[str, str]:
     return stream_url, token
 
 
-async def one_call(index: int, port: int, speech: list[list[bytes]], results: dict) -> None:
+async def one_call(client, index: int, port: int, speech: list[list[bytes]], results: dict) -> None:
     import websockets
 
     from voice.simulator import SimulatedCaller
 
     call_sid = f"CA{uuid.uuid4().hex}"
     caller_phone = f"+91980000{index:04d}"
-    stream_url, token = await asyncio.to_thread(signed_incoming, port, call_sid, caller_phone)
+    stream_url, token = await signed_incoming(client, port, call_sid, caller_phone)
     async with websockets.connect(stream_url, max_size=2**20, open_timeout=30) as ws:
 
         async def receive():
@@ -204,7 +242,7 @@ async def one_call(index: int, port: int, speech: list[list[bytes]], results: di
             if not ok:
                 break
             caller._agent_done.clear()
-            caller._speech.extend(frames)
+            caller.speak(frames)
             await asyncio.sleep(len(frames) * 0.02)
             ok = await caller.wait_for_agent(timeout=60)
         await caller.stop()
@@ -213,22 +251,33 @@ async def one_call(index: int, port: int, speech: list[list[bytes]], results: di
         results["latencies"].extend(caller.log.turn_latencies)
         results["late_frames"] += caller.log.late_frames
         results["gaps"].extend(caller.log.gaps)
+        results["underruns"].extend(caller.log.underruns)
         results["frames"] += sum(t.frames for t in caller.log.agent_turns)
         results["failed"] += 0 if ok else 1
 
 
 async def run_calls(calls: int, port: int, speech, stagger_s: float) -> dict:
-    results = {"latencies": [], "late_frames": 0, "frames": 0, "failed": 0, "gaps": []}
+    results = {
+        "latencies": [],
+        "late_frames": 0,
+        "frames": 0,
+        "failed": 0,
+        "gaps": [],
+        "underruns": [],
+    }
 
-    async def start(i):
+    import httpx
+
+    async def start(client, i):
         await asyncio.sleep(i * stagger_s)
         try:
-            await one_call(i, port, speech, results)
+            await one_call(client, i, port, speech, results)
         except Exception as exc:  # a failed call is a figure, not a crash
             results["failed"] += 1
             print(f"  call {i} failed: {exc!r}", file=sys.stderr)
 
-    await asyncio.gather(*(start(i) for i in range(calls)))
+    async with httpx.AsyncClient(timeout=30) as client:
+        await asyncio.gather(*(start(client, i) for i in range(calls)))
     return results
 
 
@@ -262,17 +311,47 @@ def start_fakes(delay_ms: float):
     return process, urls
 
 
-def server_breakdown(sqlite_path: str) -> dict:
-    """The server's own view of each turn (CallLog.latency): where the time went."""
+def stop_fakes(process) -> dict:
+    """Stops the fakes; returns the delays their answers really waited (ms)."""
+    process.send_signal(signal.SIGINT)
+    try:
+        out, _ = process.communicate(timeout=10)
+        return json.loads(out.strip().splitlines()[-1])
+    except (subprocess.TimeoutExpired, ValueError, IndexError):
+        process.kill()
+        return {}
+
+
+def last_call_log_id(sqlite_path: str) -> int:
     import sqlite3
 
-    rows = sqlite3.connect(sqlite_path).execute("SELECT latency FROM voice_calllog").fetchall()
-    logs = [json.loads(raw or "{}") for (raw,) in rows]
+    row = sqlite3.connect(sqlite_path).execute("SELECT MAX(id) FROM voice_calllog").fetchone()
+    return row[0] or 0
+
+
+def server_breakdown(sqlite_path: str, after_id: int = 0) -> dict:
+    """The server's own view of each turn (CallLog.latency) of the calls after the
+    warm-up: where the time went."""
+    import sqlite3
+
+    rows = (
+        sqlite3.connect(sqlite_path)
+        .execute("SELECT latency, providers FROM voice_calllog WHERE id > ?", (after_id,))
+        .fetchall()
+    )
+    logs = [json.loads(raw or "{}") for raw, _ in rows]
     per_turn = [t for log in logs for t in log.get("per_turn", [])]
+    served: dict[str, int] = {}
+    for _, raw in rows:  # who really served (a cloud run must not quietly fall back)
+        providers = json.loads(raw or "{}")
+        for key in ("stt_served", "tts_served"):
+            for name, count in (providers.get(key) or {}).items():
+                served[name] = served.get(name, 0) + count
     out = {
         # The server's pacer: frames sent more than 10 ms after their due time.
         "late_sent": sum(log.get("late_frames", 0) for log in logs),
         "sent": sum(log.get("frames_sent", 0) for log in logs),
+        "served": served,
     }
     for key in ("stt_ms", "agent_ms", "transcript_ms", "reply_ms", "first_audio_ms"):
         values = [t[key] for t in per_turn if t.get(key) is not None]
@@ -280,8 +359,10 @@ def server_breakdown(sqlite_path: str) -> dict:
     return out
 
 
-def measure(mode: str, calls: int, cpus: str, delay_ms: float, speech) -> dict:
-    extra, fakes = {}, None
+def measure(
+    mode: str, calls: int, cpus: str, delay_ms: float, speech, *, cold: bool = False
+) -> dict:
+    extra, fakes, fake_delays = {}, None, {}
     if mode == "cloud":
         fakes, urls = start_fakes(delay_ms)
         extra = {
@@ -294,33 +375,52 @@ def measure(mode: str, calls: int, cpus: str, delay_ms: float, speech) -> dict:
         }
     try:
         with Server(env_extra=extra, cpus=cpus) as server:
-            # One warm-up call builds the clinic's recognizer and loads the models.
-            asyncio.run(run_calls(1, server.port, speech[:1], 0))
+            # Warm-up: as many calls as the run, one sentence each, so the server is
+            # measured the way a process that has served that many calls before is: the
+            # clinic's recognizer built, the per-call pools (Silero models, PocketSphinx
+            # decoders, provider sockets) grown to the peak.  --cold: one call only,
+            # and the pools grow during the run (a fresh process's first burst).
+            asyncio.run(run_calls(1 if cold else calls, server.port, speech[:1], 0.05))
+            time.sleep(1.0)  # the warm-up's call logs are finalized
+            warm_up_logs = last_call_log_id(server.env["SQLITE_PATH"])
             cpu_before = cpu_seconds(server.process.pid)
             client_before = time.process_time()
             started = time.monotonic()
-            results = asyncio.run(run_calls(calls, server.port, speech, stagger_s=0.2))
+            # The callers' own garbage collections paused their event loop for 40-60 ms,
+            # which they then measured as late frames and gaps of the server's.  They
+            # are a measuring instrument: no collections while they measure.
+            gc.collect()
+            gc.freeze()
+            gc.disable()
+            try:
+                results = asyncio.run(run_calls(calls, server.port, speech, stagger_s=0.2))
+            finally:
+                gc.enable()
+                gc.unfreeze()
             wall = time.monotonic() - started
             cpu = cpu_seconds(server.process.pid) - cpu_before
             client_cpu = time.process_time() - client_before
             time.sleep(1.0)  # the last call logs are finalized
-            breakdown = server_breakdown(server.env["SQLITE_PATH"])
+            breakdown = server_breakdown(server.env["SQLITE_PATH"], warm_up_logs)
     finally:
         if fakes is not None:
-            fakes.send_signal(signal.SIGINT)
-            fakes.wait(timeout=10)
+            fake_delays = stop_fakes(fakes)
     latencies_ms = [x * 1000 for x in results["latencies"]]
     fixed_ms = end_of_speech_wait_ms() + (2 * delay_ms if mode == "cloud" else 0)
+    first_audio = breakdown.get("first_audio_ms")
     return {
-        "mode": mode,
+        "mode": mode + (" cold" if cold else ""),
         "calls": calls,
         "turns": len(latencies_ms),
         "failed_calls": results["failed"],
         "turn_p50_ms": statistics.median(latencies_ms) if latencies_ms else float("nan"),
         "turn_p95_ms": percentile(latencies_ms, 0.95),
         "overhead_p95_ms": percentile(latencies_ms, 0.95) - fixed_ms,
+        "server_overhead_p95_ms": first_audio[1] - fixed_ms if first_audio else float("nan"),
+        "fake_delays": fake_delays,
         "late_frames": results["late_frames"],
         "gaps": sorted(results["gaps"], key=lambda g: g[3]),
+        "underruns": sorted(results["underruns"], key=lambda g: g[3]),
         "started": started,
         "frames": results["frames"],
         "cpu_s_per_call": cpu / calls,
@@ -339,6 +439,11 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=0, help="default: 10 offline, 25 cloud")
     parser.add_argument("--cpus", default="0", help="CPUs for the server (taskset); '' for all")
     parser.add_argument("--delay-ms", type=float, default=150.0, help="the cloud fakes' delay")
+    parser.add_argument(
+        "--cold",
+        action="store_true",
+        help="warm up with one call, not as many as the run (pools grow during the run)",
+    )
     args = parser.parse_args()
 
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "vaani.settings")
@@ -352,25 +457,27 @@ def main() -> None:
             f"{mode}: {calls} simultaneous calls, server on CPU(s) {args.cpus or 'all'} ...",
             flush=True,
         )
-        rows.append(measure(mode, calls, args.cpus, args.delay_ms, speech))
+        rows.append(measure(mode, calls, args.cpus, args.delay_ms, speech, cold=args.cold))
 
     print()
     print(
-        f"{'mode':8} {'calls':>5} {'turns':>5} {'failed':>6} {'p50 ms':>7} {'p95 ms':>7} "
-        f"{'own p95':>7} {'late/frames':>12} {'cpu s/call':>10} {'core use':>8}"
+        f"{'mode':12} {'calls':>5} {'turns':>5} {'failed':>6} {'p50 ms':>7} {'p95 ms':>7} "
+        f"{'own p95':>7} {'heard gaps':>11} {'late/frames':>12} {'cpu s/call':>10} "
+        f"{'core use':>8}"
     )
     for r in rows:
         print(
-            f"{r['mode']:8} {r['calls']:5d} {r['turns']:5d} {r['failed_calls']:6d} "
+            f"{r['mode']:12} {r['calls']:5d} {r['turns']:5d} {r['failed_calls']:6d} "
             f"{r['turn_p50_ms']:7.0f} {r['turn_p95_ms']:7.0f} {r['overhead_p95_ms']:7.0f} "
-            f"{r['late_frames']:>5d}/{r['frames']:<6d} {r['cpu_s_per_call']:10.2f} "
-            f"{r['cpu_share_of_one_core']:8.0%}"
+            f"{len(r['underruns']):>11d} {r['late_frames']:>5d}/{r['frames']:<6d} "
+            f"{r['cpu_s_per_call']:10.2f} {r['cpu_share_of_one_core']:8.0%}"
         )
     print()
     print("Server side, per turn (p50 / p95 ms, from the end of speech as the VAD saw it):")
     for r in rows:
         server = dict(r["server"])
         late, sent = server.pop("late_sent"), server.pop("sent")
+        served = server.pop("served")
         parts = [
             f"{key.removesuffix('_ms')} {v[0]:.0f}/{v[1]:.0f}"
             for key, v in server.items()
@@ -378,19 +485,32 @@ def main() -> None:
         ]
         load = ", ".join(f"{x:.2f}" for x in r["load"])
         print(f"  {r['mode']:8} {'  '.join(parts)}  sent >10 ms late {late}/{sent}")
+        print(f"  {'':8} server own p95 {r['server_overhead_p95_ms']:.0f} ms; served by {served}")
+        delays = {
+            name.removesuffix("_delays_ms"): values
+            for name, values in r["fake_delays"].items()
+            if values
+        }
+        if delays:
+            shown = ", ".join(
+                f"{name} {statistics.median(v):.0f}/{percentile(v, 0.95):.0f}/{max(v):.0f}"
+                for name, v in delays.items()
+            )
+            print(f"  {'':8} the fakes really waited (p50/p95/max ms): {shown}")
         print(
             f"  {'':8} (callers' process used {r['client_cpu_share']:.0%} of a core;"
             f" load average {load})"
         )
     for r in rows:
-        if r["gaps"]:
-            t0 = r["started"]
-            shown = ", ".join(
-                f"{at - t0:.1f}s reply {turn} frame {frame} ({ms:.0f} ms)"
-                for turn, frame, ms, at in r["gaps"][:12]
-            )
-            more = " ..." if len(r["gaps"]) > 12 else ""
-            print(f"  {r['mode']:8} gaps > 60 ms (time into the run): {shown}{more}")
+        for title, key in (("heard gaps", "underruns"), ("gaps > 60 ms", "gaps")):
+            if r[key]:
+                t0 = r["started"]
+                shown = ", ".join(
+                    f"{at - t0:.1f}s reply {turn} frame {frame} ({ms:.0f} ms)"
+                    for turn, frame, ms, at in r[key][:12]
+                )
+                more = " ..." if len(r[key]) > 12 else ""
+                print(f"  {r['mode']:8} {title} (time into the run): {shown}{more}")
     print()
     print(
         "Turn latency: caller's end of speech -> agent's first audio frame, measured by the caller,"
@@ -400,11 +520,13 @@ def main() -> None:
         "'own p95' subtracts that wait and,"
     )
     print(f"in cloud mode, the fakes' fixed delays (2 x {args.delay_ms:.0f} ms): our own overhead.")
-    print("The server starts the wait at the last loud frame it hears, the caller's clock at the")
-    print("end of its audio clip, whose last 20-40 ms can already be quiet: 'own' can come out")
-    print("slightly negative. 'first_audio' above is the server's own view of the same turns.")
+    print("The caller's clock starts when its last loud frame ended, where the server starts")
+    print("the wait. 'first_audio' above is the server's own view of the same turns.")
+    print("'heard gaps': silences inside replies with Twilio's playback queue modelled (frames")
+    print("play back to back; a late frame is heard only once the queued lead has run out);")
+    print("'late': frames more than 60 ms after the previous one, heard or not.")
     print("Goals: offline p95 < 800 ms; own overhead p95 < 50 ms; >= 25 calls on one core with")
-    print("the cloud fakes and no late frames.")
+    print("the cloud fakes and no audible gap in any reply.")
 
 
 if __name__ == "__main__":

@@ -22,6 +22,33 @@ from dataclasses import dataclass, field
 from voice.pipeline.codecs import pcm_to_telephony_frames
 
 SILENCE_FRAME = b"\xff" * 160
+# In the queued speech: the caller's speech ends here (see speak()).
+END_OF_SPEECH = object()
+
+
+def speech_end_index(frames: list[bytes], gate_db: float | None = None) -> int:
+    """Where an utterance's speech ends: just after its last frame within ``gate_db`` of its
+    loudest (the end-of-speech detector's own rule, ``SegmenterConfig.end_gate_db``).
+
+    A synthesized clip ends with 20-60 ms of fading, near-silent audio; the server starts
+    its end-of-speech wait at the last loud frame, so the caller's clock for "how long
+    until the agent answered" starts there too, not at the end of the clip.
+    """
+    from voice.pipeline.codecs import mulaw_to_array
+    from voice.pipeline.vad import SegmenterConfig
+
+    if gate_db is None:
+        gate_db = SegmenterConfig().end_gate_db
+    if not frames:
+        return 0
+    if gate_db is None:
+        return len(frames)
+    powers = []
+    for frame in frames:
+        x = mulaw_to_array(frame).astype("float64")
+        powers.append(float((x * x).mean()) if x.size else 0.0)
+    threshold = max(powers) / 10 ** (gate_db / 10)
+    return max(i for i, p in enumerate(powers) if p >= threshold) + 1
 
 
 @dataclass
@@ -44,6 +71,38 @@ class CallTranscript:
     late_frames: int = 0  # gaps of more than 60 ms between outbound frames mid-reply
     # Each such gap: (reply index, frame index in the reply, gap in ms, time.monotonic()).
     gaps: list[tuple[int, int, float, float]] = field(default_factory=list)
+    # What the caller hears (see Playout): silences inside a reply because the audio
+    # queued at Twilio ran out before the next frame came.  Same tuple as ``gaps``.
+    underruns: list[tuple[int, int, float, float]] = field(default_factory=list)
+
+
+class Playout:
+    """Twilio's side of a reply: it queues the frames it is sent and plays them back to back.
+
+    The caller hears a gap only when the queue runs dry before the next frame arrives: a
+    frame that comes ``lead`` ms behind schedule is still on time if the sender was that
+    far ahead (the pacer keeps a couple of frames of lead), while a frame that comes after
+    the queued audio has finished playing leaves a silence of the difference.  Starts
+    when a reply's first frame arrives; ``clear`` and the reply's end reset it.
+    """
+
+    def __init__(self, frame_s: float = 0.02, tolerance_s: float = 0.002) -> None:
+        self.frame_s = frame_s
+        self.tolerance_s = tolerance_s  # timer noise, not a gap anyone hears
+        self._runs_out: float | None = None
+
+    def reset(self) -> None:
+        self._runs_out = None
+
+    def frame(self, now: float) -> float:
+        """One frame arrived at ``now``; returns the silence heard before it (s), or 0."""
+        gap = 0.0
+        if self._runs_out is None or now > self._runs_out:
+            if self._runs_out is not None and now - self._runs_out > self.tolerance_s:
+                gap = now - self._runs_out
+            self._runs_out = now
+        self._runs_out += self.frame_s
+        return gap
 
 
 class SimulatedCaller:
@@ -68,6 +127,7 @@ class SimulatedCaller:
         self._utterance_end: float | None = None
         self._last_frame_at: float | None = None
         self._current: AgentTurnHeard | None = None
+        self._playout = Playout()
         self._tasks: list[asyncio.Task] = []
 
     # --- the stream ------------------------------------------------------------------------
@@ -111,15 +171,19 @@ class SimulatedCaller:
 
     async def _microphone(self) -> None:
         """20 ms of audio every 20 ms, on a schedule that does not drift."""
-        start = time.monotonic()
+        start = last_sent_at = time.monotonic()
         sent = 0
         chunk = 0
         while True:
             frame = self._speech.popleft() if self._speech else SILENCE_FRAME
-            if not self._speech and frame is not SILENCE_FRAME:
-                self._utterance_end = time.monotonic() + 0.02
+            # A frame goes out when its 20 ms have been "captured", as Twilio sends them:
+            # the audio of a frame ended when it was sent.
+            if frame is END_OF_SPEECH:  # the previous frame ended the speech (see speak())
+                self._utterance_end = last_sent_at
+                frame = self._speech.popleft() if self._speech else SILENCE_FRAME
             sent += 1
             chunk += 1
+            last_sent_at = time.monotonic()
             await self._send_json(
                 {
                     "event": "media",
@@ -151,21 +215,21 @@ class SimulatedCaller:
                 if self._current is None or self._current.finished_at is not None:
                     self._current = AgentTurnHeard()
                     self.log.agent_turns.append(self._current)
+                reply = len(self.log.agent_turns) - 1
                 if self._current.first_frame_at is None:
                     self._current.first_frame_at = now
+                    self._playout.reset()
                     if self._utterance_end is not None:
                         self.log.turn_latencies.append(now - self._utterance_end)
                         self._utterance_end = None
                 elif self._last_frame_at is not None and now - self._last_frame_at > 0.06:
                     self.log.late_frames += 1
                     self.log.gaps.append(
-                        (
-                            len(self.log.agent_turns) - 1,
-                            self._current.frames,
-                            (now - self._last_frame_at) * 1000,
-                            now,
-                        )
+                        (reply, self._current.frames, (now - self._last_frame_at) * 1000, now)
                     )
+                silence = self._playout.frame(now)
+                if silence:
+                    self.log.underruns.append((reply, self._current.frames, silence * 1000, now))
                 self._current.frames += 1
                 self._last_frame_at = now
             elif event == "mark":
@@ -178,6 +242,7 @@ class SimulatedCaller:
                 self._agent_done.set()
             elif event == "clear":
                 self.log.clears += 1
+                self._playout.reset()
                 if self._current is not None:
                     self._current.finished_at = now
                 self._last_frame_at = None
@@ -195,9 +260,17 @@ class SimulatedCaller:
         """Queues the sentence as caller speech; returns its duration in seconds."""
         audio = self.tts.synthesize(text, language=language)
         frames = pcm_to_telephony_frames(audio.pcm16, audio.sample_rate)
-        self._speech.extend(frames)
+        self.speak(frames)
         self.log.caller_lines.append(text)
         return len(frames) * 0.02
+
+    def speak(self, frames: list[bytes]) -> None:
+        """Queues mu-law frames as caller speech.  The turn latency is measured from the
+        end of its last loud frame (:func:`speech_end_index`); a quieter tail is sent as well."""
+        end = speech_end_index(frames)
+        self._speech.extend(frames[:end])
+        self._speech.append(END_OF_SPEECH)
+        self._speech.extend(frames[end:])
 
     async def press(self, digit: str) -> None:
         await self._send_json(
