@@ -21,6 +21,7 @@ import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from difflib import SequenceMatcher
+from functools import lru_cache
 
 EN = "en"
 HI = "hi"
@@ -379,6 +380,9 @@ _KEY_RULES = (
 )  # fmt: skip
 
 
+# Both are pure functions of short strings, called for every spoken word against every
+# doctor's name on every turn (a third of the agent's CPU on a busy core): cached.
+@lru_cache(maxsize=8192)
 def phonetic_key(word: str) -> str:
     """A forgiving spelling of a name: aspiration, vowel length, doubling and w/v ignored.
 
@@ -396,6 +400,7 @@ def phonetic_key(word: str) -> str:
     return w
 
 
+@lru_cache(maxsize=32768)
 def similar(a: str, b: str) -> float:
     """How alike two spoken words are, 0..1, on their phonetic keys."""
     ka, kb = phonetic_key(a), phonetic_key(b)
