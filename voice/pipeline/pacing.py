@@ -3,7 +3,8 @@
 Why pace at all: Twilio plays what it receives; dumping a whole reply at
 once fills its buffer, so a barge-in "clear" arrives after seconds of queued
 audio and marks lose their timing.  Sending each frame at its due time keeps
-only a frame or two in flight, so the bot can stop talking immediately.
+only a small lead in flight (``prebuffer_frames``: enough to ride out jitter,
+little enough that marks say what was heard), so the bot can stop talking at once.
 """
 
 from __future__ import annotations

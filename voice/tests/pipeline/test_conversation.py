@@ -8,7 +8,7 @@ import threading
 import numpy as np
 
 from voice.pipeline.codecs import b64encode_frame, mulaw_to_pcm16, pcm16_to_mulaw
-from voice.pipeline.conversation import AgentTurn, Conversation, SessionState
+from voice.pipeline.conversation import AgentTurn, Conversation, ConversationConfig, SessionState
 from voice.pipeline.stt import Transcript
 from voice.pipeline.vad import EnergyVAD, SpeechEnded
 
@@ -125,10 +125,11 @@ class CloudSTT(PlainSTT):
         return self.streams[-1]
 
 
-async def _call(stt, *, greeting_s: float = 0.1):
+async def _call(stt, *, greeting_s: float = 0.1, config: ConversationConfig | None = None):
     sent: list[dict] = []
 
     async def send(message: dict) -> None:
+        message["_at"] = asyncio.get_running_loop().time()
         sent.append(message)
 
     async def nothing(*_args) -> None:
@@ -145,6 +146,7 @@ async def _call(stt, *, greeting_s: float = 0.1):
         on_hangup=nothing,
         on_transfer=nothing,
         language="en",
+        config=config,
     )
     events: list = []
     process = conversation.segmenter.process
@@ -307,4 +309,28 @@ def test_reply_frames_come_from_a_synthesis_thread_all_of_them_paced():
     sent, conversation, elapsed = asyncio.run(scenario())
     media = [m for m in sent if m["event"] == "media"]
     assert len(media) == 25 and conversation.frames_sent == 25
-    assert elapsed >= 0.4  # paced in real time (2 frames of lead), not dumped at once
+    assert elapsed >= 0.3  # paced in real time, not dumped at once
+
+
+def test_a_reply_keeps_its_playout_lead_queued_ahead_and_paces_the_rest():
+    """The first ``playout_lead_frames`` go at once (Twilio's jitter buffer); every later
+    frame is sent on its 20 ms schedule, that lead ahead of real time."""
+    stt = PlainSTT()
+    lead = 4
+
+    async def scenario():
+        conversation, _, _, sent = await _call(
+            stt, greeting_s=0.5, config=ConversationConfig(playout_lead_frames=lead)
+        )
+        await _until(lambda: any(m["event"] == "mark" for m in sent))
+        await conversation.close()
+        return [m["_at"] for m in sent if m["event"] == "media"]
+
+    times = asyncio.run(scenario())
+    assert len(times) == 25
+    start = times[0]
+    assert times[lead] - start < 0.015  # the lead goes out with the first frame
+    for index in range(lead + 1, 25):
+        due = start + (index - lead) * 0.02
+        assert times[index] >= due - 0.002, f"frame {index} went early"
+    assert times[-1] - start >= (24 - lead) * 0.02 - 0.002
