@@ -51,7 +51,8 @@ with their garbage collector off: its pauses (40-60 ms) were measured as gaps.  
 machine is shared: print and compare figures with the load average beside them.
 
 The server runs pinned to the CPUs given by --cpus (default: one core), so
-"calls per core" is measured, and its CPU time per call is read from /proc.  After
+"calls per core" is measured, and its CPU time per call is read from /proc; the
+callers and the fakes run on the other CPUs (none of them on the server's).  After
 the run it also reports the server's own per-turn breakdown (from the call logs:
 recognition, agent, first audio, frames its pacer sent late) and when each gap
 happened, to tell a one-off stall from a steady overload.
@@ -322,6 +323,18 @@ def stop_fakes(process) -> dict:
         return {}
 
 
+def wait_until_idle(pid: int, *, busy_below: float = 0.03, timeout_s: float = 90.0) -> float:
+    """Waits until the process uses less than ``busy_below`` of a core over half a second;
+    returns how long that took (s)."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout_s:
+        before = cpu_seconds(pid)
+        time.sleep(0.5)
+        if (cpu_seconds(pid) - before) / 0.5 < busy_below:
+            break
+    return time.monotonic() - started
+
+
 def last_call_log_id(sqlite_path: str) -> int:
     import sqlite3
 
@@ -382,6 +395,10 @@ def measure(
             # and the pools grow during the run (a fresh process's first burst).
             asyncio.run(run_calls(1 if cold else calls, server.port, speech[:1], 0.05))
             time.sleep(1.0)  # the warm-up's call logs are finalized
+            # The pools fill in the background (Silero models load at a low priority, so
+            # under 25 starting calls they take tens of seconds): measure once the server
+            # has gone quiet, not while it is still loading what the warm-up asked for.
+            settle_s = wait_until_idle(server.process.pid)
             warm_up_logs = last_call_log_id(server.env["SQLITE_PATH"])
             cpu_before = cpu_seconds(server.process.pid)
             client_before = time.process_time()
@@ -411,6 +428,7 @@ def measure(
     return {
         "mode": mode + (" cold" if cold else ""),
         "calls": calls,
+        "settle_s": settle_s,
         "turns": len(latencies_ms),
         "failed_calls": results["failed"],
         "turn_p50_ms": statistics.median(latencies_ms) if latencies_ms else float("nan"),
@@ -433,6 +451,22 @@ def measure(
     }
 
 
+def keep_off_server_cpus(server_cpus: str) -> None:
+    """The callers and the fakes (started from here, so they inherit it) run on the CPUs
+    the server does not: it is measured on its core(s) alone, as "calls per core" means.
+    Before this, the scheduler put callers and fakes on the server's core too, and what
+    they took of it was measured as the server's lateness."""
+    if not server_cpus or not hasattr(os, "sched_setaffinity"):
+        return
+    ours = set()
+    for part in server_cpus.split(","):
+        low, _, high = part.partition("-")
+        ours.update(range(int(low), int(high or low) + 1))
+    others = os.sched_getaffinity(0) - ours
+    if others:
+        os.sched_setaffinity(0, others)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--mode", choices=["offline", "cloud", "both"], default="both")
@@ -448,6 +482,7 @@ def main() -> None:
 
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "vaani.settings")
     os.environ.setdefault("SECRET_KEY", "bench-" + "x" * 50)
+    keep_off_server_cpus(args.cpus)
     speech = caller_speech()
     modes = ["offline", "cloud"] if args.mode == "both" else [args.mode]
     rows = []
@@ -499,7 +534,7 @@ def main() -> None:
             print(f"  {'':8} the fakes really waited (p50/p95/max ms): {shown}")
         print(
             f"  {'':8} (callers' process used {r['client_cpu_share']:.0%} of a core;"
-            f" load average {load})"
+            f" load average {load}; server quiet {r['settle_s']:.1f} s after the warm-up)"
         )
     for r in rows:
         for title, key in (("heard gaps", "underruns"), ("gaps > 60 ms", "gaps")):

@@ -593,8 +593,9 @@ class FakeCartesia(_FakeServer):
             if failure == "drop":
                 await ws.close(1011, "internal error")
                 return
-            if self.chunk_interval_ms > 0:
-                await asyncio.sleep(self.chunk_interval_ms / 1000)
+            # Streams interleave, as Cartesia's do: one context's long reply must not hold
+            # this loop (and every other context's first chunk) until it is all sent.
+            await asyncio.sleep(self.chunk_interval_ms / 1000 if self.chunk_interval_ms > 0 else 0)
         await self._send(
             ws, record, {"type": "done", "done": True, "status_code": 206, "context_id": context_id}
         )
