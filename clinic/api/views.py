@@ -43,7 +43,9 @@ class AppointmentViewSet(ClinicScopedViewSet):
     def list(self, request):
         filters = _query(s.AppointmentListQuerySerializer, request)
         appointments = selectors.appointment_list(clinic=self.clinic, **filters)
-        page = self.paginate_queryset(appointments.values(*s.AppointmentSerializer.COLUMNS))
+        page = self.paginate_rows(
+            appointments.values(*s.AppointmentSerializer.COLUMNS), counted=appointments
+        )
         self.audit(AuditAction.LIST, [row["id"] for row in page])
         return self.get_paginated_response(s.AppointmentSerializer(page, many=True).data)
 

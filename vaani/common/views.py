@@ -102,6 +102,13 @@ class ClinicScopedViewSet(ApiViewMixin, GenericViewSet):
             clinic_field.set_cached_value(obj, self.clinic)
         return obj
 
+    def paginate_rows(self, rows, *, counted):
+        """A page of ``rows`` (a ``values()`` queryset), its total counted on ``counted``:
+        the same filter without the joins the row's columns need (see PagePagination)."""
+        return self.paginator.paginate_queryset(
+            rows, self.request, view=self, count_queryset=counted
+        )
+
     def audit(self, action: str, object_ids) -> None:
         if self.audit_resource:
             record_access(self.request, self.audit_resource, action, object_ids)
