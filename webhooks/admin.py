@@ -1,7 +1,8 @@
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.utils.translation import ngettext
 
-from webhooks import ssrf
+from webhooks import selectors, services, ssrf
 from webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
 
@@ -19,11 +20,28 @@ class WebhookEndpointForm(forms.ModelForm):
             raise forms.ValidationError(str(exc)) from None
 
 
+class DisabledAutomaticallyFilter(admin.SimpleListFilter):
+    """Endpoints Vaani stopped itself (failing for a day), not switched off by a person."""
+
+    title = "disabled automatically"
+    parameter_name = "disabled_automatically"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Yes"), ("no", "No")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.filter(selectors.automatically_disabled())
+        if self.value() == "no":
+            return queryset.exclude(selectors.automatically_disabled())
+        return queryset
+
+
 @admin.register(WebhookEndpoint)
 class WebhookEndpointAdmin(admin.ModelAdmin):
     form = WebhookEndpointForm
     list_display = ("url", "clinic", "is_active", "disabled_at", "last_success_at", "created_at")
-    list_filter = ("is_active", "clinic")
+    list_filter = ("is_active", DisabledAutomaticallyFilter, "clinic")
     search_fields = ("url", "clinic__name", "description")
     list_select_related = ("clinic",)
     readonly_fields = (
@@ -34,6 +52,52 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
         "last_failure_at",
         "created_by",
     )
+    actions = ["re_enable"]
+
+    @admin.action(description="Re-enable selected webhook endpoints", permissions=["change"])
+    def re_enable(self, request, queryset):
+        """As ``PATCH {"is_active": true}`` does: the notice and the failure streak are cleared
+        and new events are sent again. Deliveries failed while it was disabled stay failed."""
+        endpoints = list(queryset.filter(is_active=False))
+        for endpoint in endpoints:
+            services.update_endpoint(endpoint=endpoint, changes={"is_active": True})
+            self.log_change(request, endpoint, "Re-enabled.")
+        if endpoints:
+            self.message_user(
+                request,
+                ngettext(
+                    "Re-enabled %(count)d webhook endpoint: new events will be sent to it. "
+                    "Deliveries that failed while it was disabled are not re-sent.",
+                    "Re-enabled %(count)d webhook endpoints: new events will be sent to them. "
+                    "Deliveries that failed while they were disabled are not re-sent.",
+                    len(endpoints),
+                )
+                % {"count": len(endpoints)},
+                messages.SUCCESS,
+            )
+        skipped = queryset.count() - len(endpoints)
+        if skipped:
+            self.message_user(
+                request,
+                ngettext(
+                    "%(count)d selected webhook endpoint was already enabled.",
+                    "%(count)d selected webhook endpoints were already enabled.",
+                    skipped,
+                )
+                % {"count": skipped},
+                messages.INFO,
+            )
+
+    def save_model(self, request, obj, form, change):
+        """Switching ``is_active`` here follows the API's rule (``services.update_endpoint``):
+        enabling clears the notice and the failure streak, disabling records who and when."""
+        if not (change and "is_active" in form.changed_data):
+            return super().save_model(request, obj, form, change)
+        wanted = obj.is_active
+        obj.is_active = not wanted  # the other fields are saved first, the switch by the service
+        super().save_model(request, obj, form, change)
+        services.update_endpoint(endpoint=obj, changes={"is_active": wanted})
+        obj.refresh_from_db()
 
 
 class WebhookAttemptInline(admin.TabularInline):

@@ -21,6 +21,13 @@ class WebhookEvent(models.TextChoices):
 # Sent by "test" only: never subscribed to, never retried, says nothing of the endpoint's health.
 PING_EVENT = "ping"
 
+# The reasons written when a person switches an endpoint off (``services.update_endpoint``)
+# or creates it switched off (``services.create_endpoint``). Any other reason on an inactive
+# endpoint was written by ``services.disable_endpoint``: Vaani stopped it (failing for a day).
+DISABLED_BY_USER = "Disabled by a user."
+CREATED_DISABLED = "Created disabled."
+USER_DISABLED_REASONS = (DISABLED_BY_USER, CREATED_DISABLED)
+
 
 class WebhookEndpoint(TimeStampedModel):
     """A URL of the clinic's that receives the events it subscribed to, signed with ``secret``."""

@@ -1,11 +1,13 @@
 """Reads for outgoing webhooks."""
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from django.db.models import Count, Prefetch, Q, QuerySet
 
 from webhooks.models import (
     PING_EVENT,
+    USER_DISABLED_REASONS,
     DeliveryStatus,
     WebhookAttempt,
     WebhookDelivery,
@@ -15,6 +17,51 @@ from webhooks.models import (
 
 def endpoint_list(*, clinic) -> QuerySet[WebhookEndpoint]:
     return WebhookEndpoint.objects.filter(clinic=clinic).order_by("created_at", "id")
+
+
+def automatically_disabled() -> Q:
+    """Endpoints Vaani switched off itself (``services.disable_endpoint``), not a person.
+
+    A person's switching off writes one of ``USER_DISABLED_REASONS``; an endpoint made
+    inactive some other way (the admin's form) has no ``disabled_at``."""
+    return (
+        Q(is_active=False, disabled_at__isnull=False)
+        & ~Q(disabled_reason="")
+        & ~Q(disabled_reason__in=USER_DISABLED_REASONS)
+    )
+
+
+@dataclass(frozen=True)
+class DisabledEndpoints:
+    endpoints: list[WebhookEndpoint]  # the most recently disabled first, at most ``limit``
+    total: int
+
+    @property
+    def more(self) -> int:
+        return self.total - len(self.endpoints)
+
+
+def automatically_disabled_endpoints(*, limit: int = 20) -> DisabledEndpoints:
+    """Every clinic's automatically disabled endpoints, for the operators' notice.
+
+    One query (clinic joined, only the columns shown); a count only when there are more."""
+    rows = list(
+        WebhookEndpoint.objects.filter(automatically_disabled())
+        .select_related("clinic")
+        .only(
+            "url",
+            "disabled_at",
+            "disabled_reason",
+            "clinic__id",
+            "clinic__name",
+            "clinic__time_zone",
+        )
+        .order_by("-disabled_at", "-id")[: limit + 1]
+    )
+    if len(rows) <= limit:
+        return DisabledEndpoints(endpoints=rows, total=len(rows))
+    total = WebhookEndpoint.objects.filter(automatically_disabled()).count()
+    return DisabledEndpoints(endpoints=rows[:limit], total=total)
 
 
 def delivery_list(*, endpoint: WebhookEndpoint, status: str | None = None) -> QuerySet:

@@ -34,6 +34,8 @@ from vaani.common.timeutils import iso_utc
 from webhooks import events as payloads
 from webhooks import signing, ssrf
 from webhooks.models import (
+    CREATED_DISABLED,
+    DISABLED_BY_USER,
     PING_EVENT,
     DeliveryStatus,
     WebhookAttempt,
@@ -105,7 +107,7 @@ def create_endpoint(
     )
     if not is_active:
         endpoint.disabled_at = timezone.now()
-        endpoint.disabled_reason = "Created disabled."
+        endpoint.disabled_reason = CREATED_DISABLED
     try:
         with transaction.atomic():
             endpoint.save()
@@ -141,7 +143,7 @@ def update_endpoint(*, endpoint: WebhookEndpoint, changes: dict) -> WebhookEndpo
                 current.failing_since = None
             else:
                 current.disabled_at = now
-                current.disabled_reason = "Disabled by a user."
+                current.disabled_reason = DISABLED_BY_USER
         try:
             with transaction.atomic():
                 current.save()
