@@ -58,7 +58,8 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
     def re_enable(self, request, queryset):
         """As ``PATCH {"is_active": true}`` does: the notice and the failure streak are cleared
         and new events are sent again. Deliveries failed while it was disabled stay failed."""
-        endpoints = list(queryset.filter(is_active=False))
+        selected = list(queryset)  # before any change: the list's filter may hide them after
+        endpoints = [endpoint for endpoint in selected if not endpoint.is_active]
         for endpoint in endpoints:
             services.update_endpoint(endpoint=endpoint, changes={"is_active": True})
             self.log_change(request, endpoint, "Re-enabled.")
@@ -75,7 +76,7 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
                 % {"count": len(endpoints)},
                 messages.SUCCESS,
             )
-        skipped = queryset.count() - len(endpoints)
+        skipped = len(selected) - len(endpoints)
         if skipped:
             self.message_user(
                 request,

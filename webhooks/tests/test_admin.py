@@ -243,6 +243,23 @@ def test_re_enable_action_goes_through_the_service(signed_in, clinic, monkeypatc
     assert 'id="webhooks-disabled"' not in signed_in.get(INDEX).content.decode()
 
 
+def test_re_enable_from_the_filtered_list_reports_no_phantom_skips(signed_in, clinic):
+    """Run from "disabled automatically: yes" (the notice's link), the list's filter no
+    longer matches the endpoints once they are re-enabled: the counts come from the
+    selection as it was."""
+    failed = auto_disabled(clinic)
+
+    response = signed_in.post(
+        CHANGELIST + "?disabled_automatically=yes",
+        {"action": "re_enable", "_selected_action": [failed.pk]},
+        follow=True,
+    )
+
+    page = response.content.decode()
+    assert "Re-enabled 1 webhook endpoint" in page
+    assert "already enabled" not in page
+
+
 def test_switching_is_active_in_the_change_form_follows_the_service(signed_in, clinic):
     failed = auto_disabled(clinic, url="https://broken.example.com/hook")
     change = reverse("admin:webhooks_webhookendpoint_change", args=[failed.pk])
