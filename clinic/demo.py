@@ -24,6 +24,7 @@ from clinic.models import (
     Patient,
     ScheduleExceptionKind,
 )
+from clinic.signals import unannounced
 from vaani.common.exceptions import ApiError
 from voice.models import CallLog, CallStatus, Sentiment
 
@@ -200,9 +201,10 @@ def seed_demo(*, password: str | None = None, now: datetime | None = None) -> di
         patients.append(patient)
 
     if not Appointment.objects.filter(clinic=clinic).exists():
-        _history(clinic, doctors, patients, now)
-        _upcoming(clinic, doctors, patients, now, admin)
-        _leave(doctors, now)
+        with unannounced():  # demo bookings are nobody's news: no SMS, no webhooks
+            _history(clinic, doctors, patients, now)
+            _upcoming(clinic, doctors, patients, now, admin)
+            _leave(doctors, now)
     if not CallLog.objects.filter(clinic=clinic).exists():
         _calls(clinic, patients, now)
 
