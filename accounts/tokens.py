@@ -21,6 +21,7 @@ from rest_framework_simplejwt.serializers import TokenRefreshSerializer
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from accounts.models import RevokedSession, User
+from vaani.common.cache import get_many_and_count
 
 _CACHE_PREFIX = "revoked-sid:"
 logger = logging.getLogger(__name__)
@@ -142,6 +143,17 @@ def session_user(sid: str | None, user_id) -> User:
     Raises ``InvalidToken`` (answered as 401) for a signed-out session or a deleted or
     inactive user.
     """
+    return session_user_counted(sid, user_id)
+
+
+def session_user_counted(sid: str | None, user_id, counter=None, on_count=None) -> User:
+    """``session_user``, counting this request in ``counter`` (``(key, timeout)`` of a
+    rate-limit window) in the same cache round trip.
+
+    ``on_count(count)`` is called with the window's count as soon as it is known, before
+    the session or user can be refused; it is not called when the count could not be
+    taken with the lookup (a cache without that, or none): the caller counts then.
+    """
     from rest_framework_simplejwt.exceptions import InvalidToken
 
     if user_id is None:
@@ -149,13 +161,15 @@ def session_user(sid: str | None, user_id) -> User:
     user_key = user_cache_key(user_id)
     keys = [user_key] + ([_CACHE_PREFIX + sid] if sid else [])
     try:
-        found = cache.get_many(keys)
+        found, count = get_many_and_count(keys, counter)
     except _CACHE_UNAVAILABLE:  # no cache: the database answers both
         logger.warning("Signed-in user loaded without the cache", exc_info=True)
         if sid and RevokedSession.objects.filter(sid=sid).exists():
             raise InvalidToken("This session has been signed out") from None
         user = _load_user(user_id)
     else:
+        if count is not None and on_count is not None:
+            on_count(count)
         if sid and _revoked_from(found.get(_CACHE_PREFIX + sid), sid):
             raise InvalidToken("This session has been signed out")
         user = found.get(user_key)

@@ -19,7 +19,7 @@ from rest_framework.viewsets import GenericViewSet
 from audit.services import record_access
 from vaani.common.exceptions import NotFoundError
 from vaani.common.permissions import HasClinicRole
-from vaani.common.throttling import add_rate_limit_headers
+from vaani.common.throttling import add_rate_limit_headers, open_window
 
 logger = logging.getLogger(__name__)
 # What an unreachable Redis cache raises (django-redis wraps most of it).
@@ -48,6 +48,7 @@ class ApiViewMixin:
         version, scheme = self.determine_version(request, *args, **kwargs)
         request.version, request.versioning_scheme = version, scheme
         auth_error = None
+        open_window(request, self)  # a signed-in user is counted with their lookup
         try:
             self.perform_authentication(request)
         except APIException as exc:  # counted against the caller's address, then raised

@@ -276,3 +276,54 @@ def test_when_redis_is_unreachable_requests_are_served_not_500(settings, api, cl
     assert api.get(APPOINTMENTS).status_code == 200
     assert APIClient().get(HEALTH).status_code == 200
     assert _login(APIClient(), "nobody@clinic.test").status_code == 401
+
+
+def test_a_signed_out_session_is_counted_by_address_not_by_user(
+    settings, receptionist, make_client, fresh_window
+):
+    """The user is counted with their lookup; when the session then turns out signed out,
+    that count is undone and the request counts against the caller's address, as any
+    other 401."""
+    from accounts.tokens import revoke_session
+
+    settings.RATE_LIMITS = {**settings.RATE_LIMITS, "api": 5}
+    client = make_client(receptionist)
+    assert limit_headers(client.get(APPOINTMENTS))[1] == 4
+    revoke_session(user=receptionist, sid=_sid(client))
+
+    response = client.get(APPOINTMENTS, REMOTE_ADDR="198.51.100.9")
+    assert response.status_code == 401
+    assert limit_headers(response)[1] == 4  # the address's first request
+    assert cache.get(_counter_key("api", f"user:{receptionist.pk}")) == 1
+    assert cache.get(_counter_key("api", "ip:198.51.100.9")) == 1
+
+
+def _sid(client) -> str:
+    from rest_framework_simplejwt.tokens import RefreshToken
+
+    return RefreshToken(client.tokens["refresh_token"])["sid"]
+
+
+@pytest.mark.skipif(not django_settings.REDIS_URL, reason="REDIS_URL is not set")
+def test_with_redis_a_signed_in_request_is_one_round_trip(
+    settings, api, receptionist, monkeypatch, fresh_window
+):
+    """The session's user and the rate-limit counter come back together: one command."""
+    import redis
+
+    settings.RATE_LIMITS = {**settings.RATE_LIMITS, "api": 5}
+    assert api.get(APPOINTMENTS).status_code == 200  # the user is cached from now on
+    commands = []
+    original = redis.Redis.execute_command
+
+    def counting(self, *args, **options):
+        commands.append(args[0])
+        return original(self, *args, **options)
+
+    monkeypatch.setattr(redis.Redis, "execute_command", counting)
+    response = api.get(APPOINTMENTS)
+    assert response.status_code == 200
+    assert commands == ["EVALSHA"]
+    assert limit_headers(response)[:2] == (5, 3)
+    key = cache.make_key(_counter_key("api", f"user:{receptionist.pk}"))
+    assert 0 < redis.Redis.from_url(django_settings.REDIS_URL).ttl(key) <= 65
