@@ -2,6 +2,7 @@
 
 import pytest
 from django.contrib import admin
+from django.contrib.auth.models import AnonymousUser
 from django.test import Client, RequestFactory
 
 from accounts.models import User
@@ -251,3 +252,47 @@ def test_audit_admin_is_read_only_even_for_a_superuser(superuser_client, api, da
     assert not model_admin.has_delete_permission(request, entry)
     assert model_admin.has_view_permission(request, entry)
     assert "delete_selected" not in model_admin.get_actions(request)
+
+
+def test_the_entry_is_the_row_the_model_would_write(receptionist, django_assert_num_queries):
+    """record_access sends its own INSERT (built from the model's fields): the row reads
+    back as ``AuditEntry.objects.create`` would have written it, in one query."""
+    from django.utils import timezone
+
+    from audit.services import record_access
+
+    request = RequestFactory().get("/api/v1/patients/7?x=1", REMOTE_ADDR="2001:db8::1")
+    request.user = receptionist
+    request.request_id = "req-12345678"
+    before = timezone.now()
+    with django_assert_num_queries(1):
+        record_access(request, "patient", "read", 7)
+    entry = AuditEntry.objects.get()
+    assert before <= entry.timestamp <= timezone.now()
+    expected = AuditEntry.objects.create(
+        user=receptionist,
+        clinic_id=receptionist.clinic_id,
+        resource="patient",
+        action="read",
+        object_ids=[7],
+        request_id="req-12345678",
+        ip_address="2001:db8::1",
+        path="/api/v1/patients/7?x=1",
+    )
+    expected.refresh_from_db()
+    fields = [
+        f.attname for f in AuditEntry._meta.concrete_fields if f.name not in ("id", "timestamp")
+    ]
+    assert {f: getattr(entry, f) for f in fields} == {f: getattr(expected, f) for f in fields}
+
+    anonymous = RequestFactory().get("/api/v1/patients", REMOTE_ADDR="")
+    anonymous.user = AnonymousUser()
+    record_access(anonymous, "patient", "list", (1, 2))
+    last = AuditEntry.objects.order_by("-id").first()
+    assert (last.user_id, last.clinic_id, last.object_ids, last.request_id, last.ip_address) == (
+        None,
+        None,
+        [1, 2],
+        "",
+        None,
+    )
