@@ -148,6 +148,39 @@ def test_downsampling_removes_content_above_new_nyquist():
     assert np.sqrt(np.mean(y[800:-800] ** 2)) < 1e-3  # < -60 dB re the 0.35 rms input
 
 
+@pytest.mark.parametrize("freq", [4500, 5000, 6000, 8000, 10000])
+def test_telephony_downsampling_attenuates_tones_above_4khz(freq):
+    # Streamed as eSpeak delivers it (60 ms chunks): these tones would alias into the band.
+    pcm = (tone(freq, 22050, 1.0) * 32767).astype("<i2").tobytes()
+    r = Resampler(22050, 8000)
+    out = b"".join(r.process(pcm[i : i + 2646]) for i in range(0, len(pcm), 2646)) + r.flush()
+    y = np.frombuffer(out, dtype="<i2").astype(np.float64) / 32768
+    assert len(y) == 8000
+    rms = np.sqrt(np.mean(y[800:-800] ** 2))
+    assert 20 * np.log10(max(rms, 1e-9) / (0.5 / np.sqrt(2))) < -60
+
+
+@pytest.mark.parametrize("freq", [300, 1000, 3000])
+def test_telephony_downsampling_keeps_the_voice_band(freq):
+    x = tone(freq, 22050, 1.0)
+    y = resample_array(x, 22050, 8000)
+    gain_db = 20 * np.log10(np.sqrt(np.mean(y[800:-800] ** 2)) / (0.5 / np.sqrt(2)))
+    assert abs(gain_db) < 0.05
+    assert dominant_frequency(y, 8000) == pytest.approx(freq, abs=2)
+
+
+@pytest.mark.parametrize(("in_rate", "out_rate"), [(22050, 8000), (8000, 16000), (8000, 22050)])
+def test_resampler_output_does_not_depend_on_chunking(in_rate, out_rate):
+    rng = np.random.default_rng(2)
+    pcm = rng.normal(0, 3000, in_rate // 2).astype("<i2").tobytes()
+    one_shot = resample(pcm, in_rate, out_rate)
+    for size in (2, 322, 882, 2646):
+        r = Resampler(in_rate, out_rate)
+        chunks = [r.process(pcm[i : i + size]) for i in range(0, len(pcm), size)]
+        assert b"".join(chunks) + r.flush() == one_shot
+    assert len(one_shot) == 2 * -(-(in_rate // 2) * out_rate // in_rate)
+
+
 def test_streaming_resampler_equals_one_shot():
     rng = np.random.default_rng(1)
     pcm = (rng.normal(0, 3000, 22050)).astype("<i2").tobytes()
