@@ -95,6 +95,9 @@ class ConversationConfig:
     # first frames go at once) and no barge-in time (``clear`` drops what is queued);
     # two frames (40 ms) left stalls of 45-50 ms audible on a busy core.
     playout_lead_frames: int = 5
+    # Outbound frames sent per pacer wake-up (see FramePacer.frames_per_wake): 2 halves
+    # the timers and socket writes of the audio going out, within the lead above.
+    frames_per_wake: int = 2
 
 
 @dataclass

@@ -48,6 +48,7 @@ class FramePacer:
         prebuffer_frames: int = 0,
         late_threshold_ms: float = 10.0,
         max_catchup_ms: float = 100.0,
+        frames_per_wake: int = 1,
         clock: Callable[[], float] = time.monotonic,
         record_send_times: bool = False,
     ) -> None:
@@ -56,6 +57,12 @@ class FramePacer:
         # Lead over real time to absorb network jitter: frame i is due at
         # start + (i - prebuffer_frames) * frame_ms, so frames 0..prebuffer go out at once.
         self.prebuffer_frames = prebuffer_frames
+        # Frames sent per timer wake-up: k frames every k x 20 ms, each still sent no
+        # earlier than ``(k - 1) x 20 ms`` before its due time.  A server with many
+        # calls spends much of its event loop on these wake-ups (a timer, a callback,
+        # a socket write each); with a lead larger than k frames the caller hears no
+        # difference.
+        self.frames_per_wake = max(1, frames_per_wake)
         self.late_threshold_s = late_threshold_ms / 1000.0
         self.max_catchup_s = max_catchup_ms / 1000.0
         self._clock = clock
@@ -99,12 +106,14 @@ class FramePacer:
                 if self._cancelled:
                     break
                 due = start + (index - self.prebuffer_frames) * self.frame_s
-                if due > self._clock():
-                    await self._sleep_until(due)
+                # The first frame of each group waits for its due time; the rest follow it.
+                wake = due - (index % self.frames_per_wake) * self.frame_s
+                if wake > self._clock():
+                    await self._sleep_until(wake)
                     if self._cancelled:
                         break
                 now = self._clock()
-                late = now - due  # a slow source or a busy event loop
+                late = now - due  # a slow source or a busy event loop (negative: early)
                 if index >= self.prebuffer_frames and late > self.late_threshold_s:
                     stats.late_frames += 1
                     stats.max_late_ms = max(stats.max_late_ms, late * 1000)

@@ -6,6 +6,7 @@ import asyncio
 import threading
 
 import numpy as np
+import pytest
 
 from voice.pipeline.codecs import b64encode_frame, mulaw_to_pcm16, pcm16_to_mulaw
 from voice.pipeline.conversation import AgentTurn, Conversation, ConversationConfig, SessionState
@@ -312,25 +313,27 @@ def test_reply_frames_come_from_a_synthesis_thread_all_of_them_paced():
     assert elapsed >= 0.3  # paced in real time, not dumped at once
 
 
-def test_a_reply_keeps_its_playout_lead_queued_ahead_and_paces_the_rest():
+@pytest.mark.parametrize("per_wake", [1, 2])
+def test_a_reply_keeps_its_playout_lead_queued_ahead_and_paces_the_rest(per_wake):
     """The first ``playout_lead_frames`` go at once (Twilio's jitter buffer); every later
-    frame is sent on its 20 ms schedule, that lead ahead of real time."""
+    frame is sent on its 20 ms schedule, that lead ahead of real time (in groups of
+    ``frames_per_wake``: never more than the group's span early)."""
     stt = PlainSTT()
     lead = 4
+    config = ConversationConfig(playout_lead_frames=lead, frames_per_wake=per_wake)
 
     async def scenario():
-        conversation, _, _, sent = await _call(
-            stt, greeting_s=0.5, config=ConversationConfig(playout_lead_frames=lead)
-        )
+        conversation, _, _, sent = await _call(stt, greeting_s=0.5, config=config)
         await _until(lambda: any(m["event"] == "mark" for m in sent))
         await conversation.close()
         return [m["_at"] for m in sent if m["event"] == "media"]
 
     times = asyncio.run(scenario())
     assert len(times) == 25
-    start = times[0]
+    start = times[0]  # the pacer's clock starts a little before it (the first chunk)
     assert times[lead] - start < 0.015  # the lead goes out with the first frame
     for index in range(lead + 1, 25):
         due = start + (index - lead) * 0.02
-        assert times[index] >= due - 0.002, f"frame {index} went early"
-    assert times[-1] - start >= (24 - lead) * 0.02 - 0.002
+        early = (per_wake - 1) * 0.02
+        assert times[index] >= due - early - 0.01, f"frame {index} went early"
+    assert times[-1] - start >= (24 - lead) * 0.02 - (per_wake - 1) * 0.02 - 0.01

@@ -76,6 +76,27 @@ def test_prebuffer_frames_go_out_immediately():
     assert offsets[6] == pytest.approx(3 * 20, abs=15)
 
 
+def test_frames_go_in_groups_per_wake_up_never_more_than_the_group_early():
+    rec = Recorder()
+
+    async def run():
+        start = time.monotonic()
+        await FramePacer(rec, prebuffer_frames=2, frames_per_wake=2).play(FRAMES[:10])
+        return start
+
+    start = asyncio.run(run())
+    offsets = [(t - start) * 1000 for t in rec.times]
+    # Frame i is due at (i - 2) x 20 ms; a pair's first frame (even i) waits for its due
+    # time and the odd one goes with it, 20 ms early: 0-3 at once, 4+5 at 40 ms, 6+7 at 80.
+    for index, offset in enumerate(offsets):
+        due = (index - 2) * 20
+        assert offset >= due - (index % 2) * 20 - 1.5, f"frame {index} before its group's time"
+        assert offset < max(due, 0) + 15, f"frame {index} late"
+    assert offsets[3] < 10
+    assert offsets[5] - offsets[4] < 5  # a pair goes together
+    assert offsets[6] - offsets[4] == pytest.approx(40, abs=10)  # the next pair waits
+
+
 def test_cancel_stops_at_once():
     rec = Recorder()
 
