@@ -207,9 +207,7 @@ class CartesiaTTS:
         context_id = uuid.uuid4().hex
         request = json.dumps(self.request(text, language=language, context_id=context_id))
         conn = None
-        finished = False
-        got_audio = False
-        carry = b""
+        audio = _ReplyAudio(self)
         try:
             for attempt in (1, 2):
                 conn, reused = self._pool.acquire()
@@ -229,23 +227,15 @@ class CartesiaTTS:
                     close_in_background(conn)
                     conn = None
             while True:
-                kind = message.get("type")
-                if kind == "chunk":
-                    pcm, carry = _decode_pcm(self.name, message.get("data"), carry)
-                    if pcm:
-                        got_audio = True
-                        yield pcm
-                elif kind == "error" or message.get("error"):
-                    raise ProviderProtocolError(self.name, _error_text(message))
-                if kind == "done" or message.get("done"):
-                    finished = True
+                pcm = audio.take(message)
+                if pcm:
+                    yield pcm
+                if audio.finished:
                     break
-                message = self._next(
-                    conn, context_id, self.chunk_timeout_s, "next" if got_audio else "first"
-                )
+                message = self._next(conn, context_id, *audio.wait())
         except GeneratorExit:
             # Barge-in: stop the generation; the socket stays usable.
-            if conn is not None and not finished:
+            if conn is not None and not audio.finished:
                 self._pool.cancel_and_release(conn, context_id)
                 conn = None
             raise
@@ -257,7 +247,7 @@ class CartesiaTTS:
             raise connect_error(self.name, exc) from exc
         finally:
             if conn is not None:
-                if finished:
+                if audio.finished:
                     self._pool.release(conn)
                 else:
                     close_in_background(conn)
@@ -279,9 +269,7 @@ class CartesiaTTS:
         context_id = uuid.uuid4().hex
         request = json.dumps(self.request(text, language=language, context_id=context_id))
         reply: _Reply | None = None
-        finished = False
-        got_audio = False
-        carry = b""
+        audio = _ReplyAudio(self)
         try:
             for attempt in (1, 2):
                 reply, reused = await mux.start(request, context_id)
@@ -295,24 +283,15 @@ class CartesiaTTS:
                         raise
                     # A shared socket the server had closed: not the provider's fault.
             while True:
-                kind = message.get("type")
-                if kind == "chunk":
-                    pcm, carry = _decode_pcm(self.name, message.get("data"), carry)
-                    if pcm:
-                        got_audio = True
-                        yield pcm
-                elif kind == "error" or message.get("error"):
-                    raise ProviderProtocolError(self.name, _error_text(message))
-                if kind == "done" or message.get("done"):
-                    finished = True
+                pcm = audio.take(message)
+                if pcm:
+                    yield pcm
+                if audio.finished:
                     return
-                if got_audio:
-                    message = await reply.next(self.chunk_timeout_s, "next")
-                else:
-                    message = await reply.next(self.first_chunk_timeout_s, "first")
+                message = await reply.next(*audio.wait())
         finally:
             if reply is not None:
-                reply.close(cancel=not finished)
+                reply.close(cancel=not audio.finished)
 
     async def aclose(self) -> None:
         """Close this loop's shared sockets (tests; shutting down)."""
@@ -349,6 +328,36 @@ class CartesiaTTS:
             if owner is not None and owner != context_id:
                 continue  # a cancelled earlier reply on this socket
             return message
+
+
+class _ReplyAudio:
+    """One reply's messages turned into audio, the same for both ways in: PCM from each
+    ``chunk`` (an odd byte waits for the next), an ``error`` raised, ``done`` ends it.
+    :meth:`wait` says how long to wait for the next message: the first chunk's timeout
+    until audio has come, then the one between chunks."""
+
+    def __init__(self, tts: CartesiaTTS) -> None:
+        self.tts = tts
+        self.carry = b""
+        self.got_audio = False
+        self.finished = False
+
+    def take(self, message: dict[str, Any]) -> bytes:
+        kind = message.get("type")
+        pcm = b""
+        if kind == "chunk":
+            pcm, self.carry = _decode_pcm(self.tts.name, message.get("data"), self.carry)
+            self.got_audio = self.got_audio or bool(pcm)
+        elif kind == "error" or message.get("error"):
+            raise ProviderProtocolError(self.tts.name, _error_text(message))
+        if kind == "done" or message.get("done"):
+            self.finished = True
+        return pcm
+
+    def wait(self) -> tuple[float, str]:
+        if self.got_audio:
+            return self.tts.chunk_timeout_s, "next"
+        return self.tts.first_chunk_timeout_s, "first"
 
 
 class _Reply:
