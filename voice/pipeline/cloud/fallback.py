@@ -355,21 +355,15 @@ class FallbackTTS:
                     got_audio = True
                     yield chunk
             except GeneratorExit:
-                if got_audio:
-                    breaker.record_success()
-                    self.usage.primary_served()
-                else:
-                    _release(breaker)
+                self._closed_early(got_audio)
                 raise
             except breaker.failure_exceptions as exc:
-                breaker.record_failure(type(exc).__name__)
-                self.usage.primary_failed(exc)
+                self._primary_failed(exc)
             except BaseException:
                 _release(breaker)
                 raise
             else:
-                breaker.record_success()
-                self.usage.primary_served()
+                self._primary_served()
                 return
             finally:
                 close = getattr(stream, "close", None)
@@ -393,26 +387,36 @@ class FallbackTTS:
                     got_audio = True
                     yield chunk
             except GeneratorExit:
-                if got_audio:
-                    breaker.record_success()
-                    self.usage.primary_served()
-                else:
-                    _release(breaker)
+                self._closed_early(got_audio)
                 raise
             except breaker.failure_exceptions as exc:
-                breaker.record_failure(type(exc).__name__)
-                self.usage.primary_failed(exc)
+                self._primary_failed(exc)
             except BaseException:
                 _release(breaker)
                 raise
             else:
-                breaker.record_success()
-                self.usage.primary_served()
+                self._primary_served()
                 return
             finally:
                 await stream.aclose()
         async for chunk in aiter_from_thread(self._from_fallback(text, language)):
             yield chunk
+
+    # The breaker's verdict on one reply, the same for both ways in.
+    def _primary_served(self) -> None:
+        self.breaker.record_success()
+        self.usage.primary_served()
+
+    def _primary_failed(self, exc: BaseException) -> None:
+        self.breaker.record_failure(type(exc).__name__)
+        self.usage.primary_failed(exc)
+
+    def _closed_early(self, got_audio: bool) -> None:
+        """Barge-in: audio had come (the provider worked) or no verdict at all."""
+        if got_audio:
+            self._primary_served()
+        else:
+            _release(self.breaker)
 
     def _from_fallback(self, text: str, language: str) -> Iterator[bytes]:
         self.usage.fallback_served()
