@@ -46,6 +46,19 @@ def auto_disabled(clinic, *, when=WHEN, reason=FAILED_REASON, **kwargs):
     )
 
 
+def healthy_and_switched_off(clinic):
+    """The two endpoints the notice and the filter must leave out: an active one, and one
+    a person switched off."""
+    WebhookEndpointFactory(clinic=clinic, url="https://healthy.example.com/hook")
+    WebhookEndpointFactory(
+        clinic=clinic,
+        url="https://switched-off.example.com/hook",
+        is_active=False,
+        disabled_at=WHEN,
+        disabled_reason=DISABLED_BY_USER,
+    )
+
+
 def _notice(response) -> str:
     page = response.content.decode()
     start = page.find('id="webhooks-disabled"')
@@ -59,14 +72,7 @@ def _notice(response) -> str:
 
 def test_index_lists_automatically_disabled_endpoints_only(signed_in, clinic):
     failed = auto_disabled(clinic, url="https://broken.example.com/hook")
-    WebhookEndpointFactory(clinic=clinic, url="https://healthy.example.com/hook")
-    WebhookEndpointFactory(
-        clinic=clinic,
-        url="https://switched-off.example.com/hook",
-        is_active=False,
-        disabled_at=WHEN,
-        disabled_reason=DISABLED_BY_USER,
-    )
+    healthy_and_switched_off(clinic)
     WebhookEndpointFactory(
         clinic=clinic,
         url="https://born-off.example.com/hook",
@@ -191,14 +197,7 @@ def test_selector_counts_only_when_there_are_more(clinic, django_assert_num_quer
 
 def test_filter_disabled_automatically(signed_in, clinic):
     auto_disabled(clinic, url="https://broken.example.com/hook")
-    WebhookEndpointFactory(clinic=clinic, url="https://healthy.example.com/hook")
-    WebhookEndpointFactory(
-        clinic=clinic,
-        url="https://switched-off.example.com/hook",
-        is_active=False,
-        disabled_at=WHEN,
-        disabled_reason=DISABLED_BY_USER,
-    )
+    healthy_and_switched_off(clinic)
 
     yes = signed_in.get(CHANGELIST, {"disabled_automatically": "yes"})
     no = signed_in.get(CHANGELIST, {"disabled_automatically": "no"})
