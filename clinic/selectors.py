@@ -20,7 +20,8 @@ from clinic.models import (
     DoctorScheduleException,
     Patient,
 )
-from clinic.services import DEFAULT_DURATION, opening_periods, overlapping
+from clinic.services import DEFAULT_DURATION, earliest_overlap, opening_periods, overlapping
+from vaani.common.prepared import PreparedQuery
 
 PATIENT_HISTORY_LIMIT = 50
 
@@ -106,10 +107,26 @@ def patient_list(
     return with_appointment_figures(queryset, timezone.now()).order_by("name", "id")
 
 
+def _patient_detail_query(clinic_id, patient_id, now):
+    queryset = Patient.objects.filter(clinic_id=clinic_id, pk=patient_id)
+    return with_appointment_figures(queryset, now)[:1]  # first(): ordered by Meta.ordering
+
+
+# Three correlated subqueries: compiling them was ~3 ms of CPU a request (see
+# vaani.common.prepared: compiled once, same queryset).
+_PATIENT_DETAIL = PreparedQuery(_patient_detail_query)
+
+
 def patient_detail(*, clinic: Clinic, patient_id: int) -> Patient | None:
-    return with_appointment_figures(
-        Patient.objects.filter(clinic=clinic, pk=patient_id), timezone.now()
-    ).first()
+    if not isinstance(patient_id, int):
+        return with_appointment_figures(
+            Patient.objects.filter(clinic=clinic, pk=patient_id), timezone.now()
+        ).first()
+    found = _PATIENT_DETAIL(clinic_id=clinic.pk, patient_id=patient_id, now=timezone.now())
+    return found[0] if found else None
+
+
+_histories: dict[tuple, PreparedQuery] = {}
 
 
 def patient_history(
@@ -117,11 +134,17 @@ def patient_history(
 ) -> list[dict]:
     """The patient's most recent appointments, newest first, as ``values(*columns)`` rows
     (up to 50 rows with their doctor: models cost more than the answer needs)."""
-    return list(
-        Appointment.objects.filter(patient=patient)
-        .order_by("-scheduled_time", "-id")
-        .values(*columns)[:limit]
-    )
+    key = (tuple(columns), limit)
+    prepared = _histories.get(key)
+    if prepared is None:
+        prepared = _histories[key] = PreparedQuery(
+            lambda patient_id: (
+                Appointment.objects.filter(patient_id=patient_id)
+                .order_by("-scheduled_time", "-id")
+                .values(*columns)[:limit]
+            )
+        )
+    return prepared(patient_id=patient.pk)
 
 
 def doctor_list(
@@ -156,6 +179,23 @@ class DaySchedule:
     exception: DoctorScheduleException | None = None
 
 
+_SCHEDULE_EXCEPTIONS = PreparedQuery(
+    lambda doctor_id, first, last: DoctorScheduleException.objects.filter(
+        doctor_id=doctor_id, date__gte=first, date__lte=last
+    )
+)
+_SCHEDULED_VISITS = PreparedQuery(
+    lambda doctor_id, start, end, earliest: (
+        Appointment.objects.filter(overlapping(start, end, earliest=earliest), doctor_id=doctor_id)
+        .exclude(status=AppointmentStatus.CANCELLED)
+        .order_by("scheduled_time")
+        .values_list(
+            "id", "patient_id", "patient__name", "scheduled_time", "end_time", "status", "reason"
+        )
+    )
+)
+
+
 def doctor_schedule(*, doctor: Doctor, first_day: date, days: int = 1) -> list[DaySchedule]:
     """The doctor's booked appointments and free slot count for each local day.
 
@@ -165,10 +205,7 @@ def doctor_schedule(*, doctor: Doctor, first_day: date, days: int = 1) -> list[D
     tz = doctor.clinic.tzinfo
     last_day = first_day + timedelta(days=days - 1)
     exceptions = {
-        e.date: e
-        for e in DoctorScheduleException.objects.filter(
-            doctor=doctor, date__gte=first_day, date__lte=last_day
-        )
+        e.date: e for e in _SCHEDULE_EXCEPTIONS(doctor_id=doctor.pk, first=first_day, last=last_day)
     }
     range_start = schedule.day_bounds(first_day, tz)[0]
     range_end = schedule.day_bounds(last_day, tz)[1]
@@ -176,11 +213,11 @@ def doctor_schedule(*, doctor: Doctor, first_day: date, days: int = 1) -> list[D
     # and building those models was most of the cost of the week's schedule.
     appointments = [
         ScheduledVisit(*row)
-        for row in Appointment.objects.filter(overlapping(range_start, range_end), doctor=doctor)
-        .exclude(status=AppointmentStatus.CANCELLED)
-        .order_by("scheduled_time")
-        .values_list(
-            "id", "patient_id", "patient__name", "scheduled_time", "end_time", "status", "reason"
+        for row in _SCHEDULED_VISITS(
+            doctor_id=doctor.pk,
+            start=range_start,
+            end=range_end,
+            earliest=earliest_overlap(range_start),
         )
     ]
     now = timezone.now()

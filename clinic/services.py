@@ -38,6 +38,7 @@ from vaani.common.exceptions import (
     NotFoundError,
     UnprocessableError,
 )
+from vaani.common.prepared import PreparedQuery
 from vaani.common.timeutils import iso_utc
 
 OVERLAP_CONSTRAINT = "appointment_no_overlap"
@@ -45,18 +46,25 @@ DEFAULT_DURATION = 30
 LONGEST_APPOINTMENT = timedelta(minutes=max(ALLOWED_DURATIONS))
 
 
-def overlapping(start: datetime, end: datetime) -> Q:
+def overlapping(start: datetime, end: datetime, *, earliest: datetime | None = None) -> Q:
     """Appointments whose [scheduled_time, end_time) meets [start, end).
 
-    The lower bound on scheduled_time follows from the others (nothing lasts longer
-    than the longest allowed duration) but lets the (doctor, scheduled_time) index read
-    just that window instead of the doctor's whole history before ``end``.
+    The lower bound on scheduled_time (``earliest``, always ``earliest_overlap(start)``;
+    a prepared query passes it as an argument of its own) follows from the others
+    (nothing lasts longer than the longest allowed duration) but lets the (doctor,
+    scheduled_time) index read just that window instead of the doctor's whole history
+    before ``end``.
     """
     return Q(
         scheduled_time__lt=end,
-        scheduled_time__gt=start - LONGEST_APPOINTMENT,
+        scheduled_time__gt=earliest_overlap(start) if earliest is None else earliest,
         end_time__gt=start,
     )
+
+
+def earliest_overlap(start: datetime) -> datetime:
+    """The earliest start of an appointment that can still be running at ``start``."""
+    return start - LONGEST_APPOINTMENT
 
 
 # --- Lookups that every caller needs --------------------------------------------------
@@ -69,11 +77,25 @@ def get_patient(*, clinic: Clinic, patient_id) -> Patient:
     return patient
 
 
+# Hot reads (slots, schedules, the voice agent's checks) compiled once: see
+# vaani.common.prepared. Each is still the queryset below; only its SQL is reused.
+_DOCTOR = PreparedQuery(
+    lambda clinic_id, doctor_id: Doctor.objects.filter(clinic_id=clinic_id, pk=doctor_id)
+)
+
+
 def get_doctor(*, clinic: Clinic, doctor_id, lock: bool = False) -> Doctor:
-    queryset = Doctor.objects.filter(clinic=clinic, pk=doctor_id).select_related("clinic")
-    if lock:
-        queryset = queryset.select_for_update(of=("self",))
-    doctor = queryset.first()
+    """The clinic's doctor, with ``doctor.clinic`` set to ``clinic`` (no second query)."""
+    if lock or not isinstance(doctor_id, int) or isinstance(doctor_id, bool):
+        queryset = Doctor.objects.filter(clinic=clinic, pk=doctor_id).select_related("clinic")
+        if lock:
+            queryset = queryset.select_for_update(of=("self",))
+        doctor = queryset.first()
+    else:
+        found = _DOCTOR(clinic_id=clinic.pk, doctor_id=doctor_id)
+        doctor = found[0] if found else None
+        if doctor is not None:
+            Doctor.clinic.field.set_cached_value(doctor, clinic)
     if doctor is None:
         raise NotFoundError("doctor", doctor_id)
     return doctor
@@ -96,19 +118,40 @@ def opening_periods(
     return schedule.open_periods(intervals, day, doctor.clinic.tzinfo)
 
 
+def _exception_query(doctor_id, day):
+    return DoctorScheduleException.objects.filter(doctor_id=doctor_id, date=day)[:1]  # first()
+
+
+_EXCEPTION = PreparedQuery(_exception_query)
+
+
 def exception_on(doctor: Doctor, day: date) -> DoctorScheduleException | None:
-    return DoctorScheduleException.objects.filter(doctor=doctor, date=day).first()
+    found = _EXCEPTION(doctor_id=doctor.pk, day=day)
+    return found[0] if found else None
+
+
+def _busy_query(doctor_id, start, end, earliest, exclude_id):
+    queryset = Appointment.objects.filter(
+        overlapping(start, end, earliest=earliest), doctor_id=doctor_id
+    ).exclude(status=AppointmentStatus.CANCELLED)
+    if exclude_id is not None:
+        queryset = queryset.exclude(pk=exclude_id)
+    return queryset.order_by("scheduled_time").values_list("scheduled_time", "end_time")
+
+
+_BUSY = PreparedQuery(_busy_query)
 
 
 def busy_periods(
     doctor: Doctor, start: datetime, end: datetime, *, exclude_id: int | None = None
 ) -> list[tuple[datetime, datetime]]:
-    queryset = Appointment.objects.filter(overlapping(start, end), doctor=doctor).exclude(
-        status=AppointmentStatus.CANCELLED
+    return _BUSY(
+        doctor_id=doctor.pk,
+        start=start,
+        end=end,
+        earliest=earliest_overlap(start),
+        exclude_id=exclude_id,
     )
-    if exclude_id is not None:
-        queryset = queryset.exclude(pk=exclude_id)
-    return list(queryset.order_by("scheduled_time").values_list("scheduled_time", "end_time"))
 
 
 @dataclass(frozen=True)

@@ -238,7 +238,8 @@ class DoctorViewSet(ClinicScopedViewSet):
     @action(detail=True, methods=["get"])
     def schedule(self, request, pk=None):
         """§6.2: a day (``date``, default today) or its Monday-to-Sunday week (``week``)."""
-        doctor = self.get_object()
+        # The scoped lookup of get_object(), compiled once (404 NOT_FOUND alike).
+        doctor = services.get_doctor(clinic=self.clinic, doctor_id=int(pk))
         query = _query(s.ScheduleQuerySerializer, request)
         tz = doctor.clinic.tzinfo
         day = query.get("date") or timezone.localdate(timezone=tz)
