@@ -119,15 +119,36 @@ def free_slots(
 
     ``busy`` must be sorted by start. Slots that begin before ``not_before``
     (now) are not offered: booking needs a start strictly in the future.
+
+    One pass over slots and bookings together, in UTC: a week's schedule asks this
+    for seven days of ~10 bookings each, and comparing every slot with every booking
+    across time zones (each comparison converting both sides) was a fifth of its CPU.
+    Stepping in UTC also keeps every slot exactly ``duration`` long on a day when the
+    clocks change inside opening hours.
     """
+    merged = _merged(busy)
     slots = []
     for open_start, open_end in periods:
-        slot_start = open_start
-        while slot_start + duration <= open_end:
-            slot_end = slot_start + duration
-            if slot_start > not_before and not any(
-                b_start < slot_end and slot_start < b_end for b_start, b_end in busy
-            ):
-                slots.append((slot_start.astimezone(UTC), slot_end.astimezone(UTC)))
+        slot_start, open_end = open_start.astimezone(UTC), open_end.astimezone(UTC)
+        index = 0  # the first merged booking that may still meet this or a later slot
+        while (slot_end := slot_start + duration) <= open_end:
+            while index < len(merged) and merged[index][1] <= slot_start:
+                index += 1
+            clear = index == len(merged) or merged[index][0] >= slot_end
+            if clear and slot_start > not_before:
+                slots.append((slot_start, slot_end))
             slot_start = slot_end
     return slots
+
+
+def _merged(busy: Sequence[tuple[datetime, datetime]]) -> list[tuple[datetime, datetime]]:
+    """``busy`` (sorted by start) in UTC, overlapping or touching periods joined."""
+    merged: list[tuple[datetime, datetime]] = []
+    for start, end in busy:
+        start, end = start.astimezone(UTC), end.astimezone(UTC)
+        if merged and start <= merged[-1][1]:
+            if end > merged[-1][1]:
+                merged[-1] = (merged[-1][0], end)
+        else:
+            merged.append((start, end))
+    return merged

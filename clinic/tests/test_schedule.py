@@ -202,6 +202,25 @@ def test_busy_time_in_another_timezone_is_compared_as_an_instant():
     assert starts(slots) == ["09:00", "10:00", "10:30"]
 
 
+def test_a_long_booking_around_a_short_one_blocks_all_it_covers():
+    # Sorted by start, the short one ends first: the long one still blocks 10:00.
+    busy = [(ist("09:00"), ist("10:30")), (ist("09:15"), ist("09:45"))]
+    slots = schedule.free_slots(periods("09:00-11:00"), busy, MIN30, LONG_AGO)
+    assert starts(slots) == ["10:30"]
+
+
+def test_slots_keep_their_length_when_the_clocks_change_during_opening_hours():
+    new_york = ZoneInfo("America/New_York")  # 2026-03-08 02:00 EST -> 03:00 EDT
+    day = date(2026, 3, 8)
+    hours = schedule.open_periods([Interval(time(1, 0), time(4, 0))], day, new_york)
+    slots = schedule.free_slots(hours, [], MIN30, LONG_AGO)
+    # 01:00 EST to 04:00 EDT is two hours: four half-hour slots, each 30 minutes.
+    assert [start for start, _ in slots] == [
+        utc(f"2026-03-08T{clock}:00Z") for clock in ("06:00", "06:30", "07:00", "07:30")
+    ]
+    assert all(end - start == MIN30 for start, end in slots)
+
+
 def test_slots_that_begin_before_now_are_not_offered():
     hours = periods("09:00-11:00")
     assert starts(schedule.free_slots(hours, [], MIN30, ist("09:40"))) == ["10:00", "10:30"]
