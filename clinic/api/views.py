@@ -42,10 +42,10 @@ class AppointmentViewSet(ClinicScopedViewSet):
     )
     def list(self, request):
         filters = _query(s.AppointmentListQuerySerializer, request)
-        appointments = selectors.appointment_list(clinic=self.clinic, **filters)
-        page = self.paginate_rows(
-            appointments.values(*s.AppointmentSerializer.COLUMNS), counted=appointments
+        rows = selectors.appointment_rows(
+            clinic=self.clinic, columns=s.AppointmentSerializer.COLUMNS, **filters
         )
+        page = self.paginate_rows(rows, counted=rows)
         self.audit(AuditAction.LIST, [row["id"] for row in page])
         return self.get_paginated_response(s.AppointmentSerializer(page, many=True).data)
 
@@ -285,8 +285,8 @@ def _day_shape(doctor: Doctor, day: selectors.DaySchedule, tz) -> dict:
                 "id": a.id,
                 "patient_id": a.patient_id,
                 "patient_name": a.patient_name,
-                "start_time": timezone.localtime(a.scheduled_time, tz).strftime("%H:%M"),
-                "end_time": timezone.localtime(a.end_time, tz).strftime("%H:%M"),
+                "start_time": _clock(a.scheduled_time, tz),
+                "end_time": _clock(a.end_time, tz),
                 "status": a.status,
                 "reason": a.reason,
             }
@@ -295,3 +295,9 @@ def _day_shape(doctor: Doctor, day: selectors.DaySchedule, tz) -> dict:
         "total_appointments": len(day.appointments),
         "available_slots": day.available_slots,
     }
+
+
+def _clock(instant, tz) -> str:
+    """``HH:MM`` local: a busy week formats ~140 of these, and strftime was a tenth of it."""
+    local = instant.astimezone(tz)
+    return f"{local.hour:02d}:{local.minute:02d}"

@@ -131,3 +131,42 @@ def test_a_derived_parameter_is_refused_and_the_orm_answers(booked, at):
             "id", flat=True
         )
     )
+
+
+def test_pages_and_counts_match_the_orm_slice_and_count(booked, clinic, other_clinic, future_day):
+    doctor, patient, _ = booked
+    columns = ("id", "patient__name", "scheduled_time", "status")
+    filters = {"doctor_id": doctor.pk, "start_date": future_day}
+    orm = selectors.appointment_list(clinic=clinic, **filters)
+    rows = selectors.appointment_rows(clinic=clinic, columns=columns, **filters)
+    assert rows.count() == orm.count() == 3
+    for start, stop in ((0, 2), (2, 4), (1, 2), (5, 10)):
+        assert rows[start:stop] == list(orm.values(*columns)[start:stop])
+    assert all(c is not _UNPREPARABLE for c in rows._rows._compiled.values()), "ORM"
+    # A page compiles once: other bounds reuse the same SQL (one entry: the page shape).
+    assert len(rows._rows._compiled) == 1
+    # Nothing matches: a count of 0 (no group at all), an empty page.
+    empty = selectors.appointment_rows(clinic=other_clinic, columns=columns, **filters)
+    assert empty.count() == 0 and empty[0:20] == []
+    scheduled = selectors.appointment_rows(
+        clinic=clinic, columns=columns, status="scheduled", patient_id=patient.pk
+    )
+    assert scheduled.count() == 2
+    assert [r["status"] for r in scheduled[0:20]] == ["scheduled", "scheduled"]
+
+
+def test_a_page_of_a_sliced_queryset_is_refused_and_the_orm_answers(booked):
+    doctor, _, _ = booked
+    prepared = PreparedQuery(
+        lambda doctor_id: (
+            Appointment.objects.filter(doctor_id=doctor_id)
+            .order_by("scheduled_time")
+            .values_list("id", flat=True)[:2]
+        )
+    )
+    assert prepared.page(0, 1, doctor_id=doctor.pk) == list(
+        Appointment.objects.filter(doctor=doctor)
+        .order_by("scheduled_time")
+        .values_list("id", flat=True)[:1]
+    )
+    assert list(prepared._compiled.values()) == [_UNPREPARABLE]
