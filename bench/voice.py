@@ -133,6 +133,7 @@ class Server:
             "VOICE_STREAM_CUSTOM_EVENTS": "1",
             "LOG_LEVEL": "WARNING",
             "DEMO_PASSWORD": "bench-password-123",
+            "VOICE_GC_LOG_MS": "10",
             **env_extra,
         }
         for name in ("DATABASE_URL", "REDIS_URL"):
@@ -162,14 +163,13 @@ class Server:
         ]
         if self.cpus:
             command = ["taskset", "-c", self.cpus, *command]
-        self.process = subprocess.Popen(
-            command,
-            cwd=ROOT,
-            env=self.env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+        # Its stderr goes to a file (read for the collector's pauses, see gc_pauses()): a
+        # pipe nobody reads during the run would fill up and stall the server.
+        self.stderr_path = Path(self.dir.name) / "server.stderr"
+        with open(self.stderr_path, "w") as stderr:
+            self.process = subprocess.Popen(
+                command, cwd=ROOT, env=self.env, stdout=subprocess.DEVNULL, stderr=stderr
+            )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:
@@ -177,9 +177,31 @@ class Server:
                     return self
             except OSError:
                 time.sleep(0.2)
-        raise RuntimeError(
-            "Daphne did not start: " + (self.process.stderr.read() if self.process.stderr else "")
-        )
+        raise RuntimeError("Daphne did not start: " + self.stderr_path.read_text())
+
+    def gc_pauses(self, since: float, until: float) -> list[dict]:
+        """The server's garbage collections logged between two ``time.monotonic()``
+        readings (VOICE_GC_LOG_MS, voice/gcwatch.py): every full one, younger ones
+        of 10 ms or more."""
+        pauses = []
+        for line in self.stderr_path.read_text().splitlines():
+            if not line.startswith("vaani-gc gen="):
+                continue
+            fields = dict(part.split("=", 1) for part in line.split()[1:])
+            if since <= float(fields["at"]) <= until:
+                pauses.append({k: float(v) for k, v in fields.items()})
+        return pauses
+
+    def gc_idle_before(self, until: float) -> dict | None:
+        """The last collection the server ran with no call in flight (voice.runtime)
+        before ``until``: what it freed, left tracked, froze."""
+        found = None
+        for line in self.stderr_path.read_text().splitlines():
+            if line.startswith("vaani-gc idle "):
+                fields = dict(part.split("=", 1) for part in line.split()[2:])
+                if float(fields.get("at", 0)) <= until:
+                    found = {k: float(v) for k, v in fields.items()}
+        return found
 
     def __exit__(self, *exc):
         if self.process is not None:
@@ -416,6 +438,8 @@ def measure(
                 gc.unfreeze()
             wall = time.monotonic() - started
             cpu = cpu_seconds(server.process.pid) - cpu_before
+            gc_pauses = server.gc_pauses(started, started + wall)
+            gc_idle = server.gc_idle_before(started)
             client_cpu = time.process_time() - client_before
             time.sleep(1.0)  # the last call logs are finalized
             breakdown = server_breakdown(server.env["SQLITE_PATH"], warm_up_logs)
@@ -447,6 +471,8 @@ def measure(
         # The simulated callers share one process: if it is saturated, the gaps and
         # latencies it measures include its own delays.
         "client_cpu_share": client_cpu / wall,
+        "gc_pauses": gc_pauses,
+        "gc_idle": gc_idle,
         "load": os.getloadavg(),
     }
 
@@ -532,6 +558,34 @@ def main() -> None:
                 for name, v in delays.items()
             )
             print(f"  {'':8} the fakes really waited (p50/p95/max ms): {shown}")
+        full = [p for p in r["gc_pauses"] if p["gen"] == 2]
+        long_young = [p for p in r["gc_pauses"] if p["gen"] < 2]
+        if full:
+            longest = max(full, key=lambda p: p["ms"])
+            median = statistics.median(p["ms"] for p in full)
+            tracked = ", ".join(str(int(p["tracked"])) for p in full[:6])
+            print(
+                f"  {'':8} server's full GCs: {len(full)}, median {median:.0f} ms, longest"
+                f" {longest['ms']:.0f} ms ({longest['cpu_ms']:.0f} ms CPU); objects tracked"
+                f" after them: {tracked}{' ...' if len(full) > 6 else ''}"
+                f" (frozen {int(full[-1]['frozen'])})"
+            )
+        else:
+            print(f"  {'':8} server's full GCs: none")
+        if r["gc_idle"]:
+            idle = r["gc_idle"]
+            froze = "froze them" if idle["frozen_now"] else "did not freeze"
+            print(
+                f"  {'':8} idle before the run, the server collected {int(idle['collected'])}"
+                f" objects, {int(idle['left'])} left tracked, {froze} (frozen"
+                f" {int(idle['frozen'])})"
+            )
+        if long_young:
+            shown = ", ".join(
+                f"gen{int(p['gen'])} {p['ms']:.0f} ms ({p['cpu_ms']:.0f} CPU)"
+                for p in long_young[:8]
+            )
+            print(f"  {'':8} server's younger GCs of 10 ms or more: {shown}")
         print(
             f"  {'':8} (callers' process used {r['client_cpu_share']:.0%} of a core;"
             f" load average {load}; server quiet {r['settle_s']:.1f} s after the warm-up)"

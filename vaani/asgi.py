@@ -27,5 +27,10 @@ application = ProtocolTypeRouter(
 # Live calls send 20 ms audio frames from this process's event loop.  A full garbage
 # collection walking everything loaded at start-up took 50-80 ms: an audible gap in
 # every reply playing at that moment.  Frozen, those long-lived objects are left out
-# of collections (tracemalloc and gc.get_objects() still see them).
+# of collections (tracemalloc still sees them; gc.get_objects() no longer does).
 gc.freeze()
+
+if os.environ.get("VOICE_GC_LOG_MS"):  # measuring the collector's pauses (voice/gcwatch.py)
+    from voice import gcwatch
+
+    gcwatch.install(float(os.environ["VOICE_GC_LOG_MS"]))
