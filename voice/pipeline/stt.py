@@ -93,10 +93,32 @@ EXTRA_PRONUNCIATIONS: Mapping[str, Sequence[str]] = {
 }
 
 
+class PronunciationTable(Mapping[str, tuple[str, ...]]):
+    """Word -> pronunciations, stored as one string per word (variants joined by newlines).
+
+    CMUdict has 126k words.  As a tuple each they were 126k objects the garbage
+    collector tracks until its next collection: loading it (a call's first recognizer)
+    set off two full collections walking them, 30-55 ms each with the GIL held, while
+    other calls' audio waited.  A dict of strings is not tracked at all.
+    """
+
+    def __init__(self, joined: dict[str, str]) -> None:
+        self._joined = joined
+
+    def __getitem__(self, word: str) -> tuple[str, ...]:
+        return tuple(self._joined[word].split("\n"))
+
+    def __iter__(self):
+        return iter(self._joined)
+
+    def __len__(self) -> int:
+        return len(self._joined)
+
+
 @lru_cache(maxsize=2)
-def _load_cmudict(path: str) -> dict[str, tuple[str, ...]]:
+def _load_cmudict(path: str) -> PronunciationTable:
     """CMUdict word -> pronunciations (cached: the file is 3 MB, read once per process)."""
-    prons: dict[str, list[str]] = {}
+    prons: dict[str, str] = {}
     with open(path, encoding="utf-8") as fh:
         for line in fh:
             parts = line.split(None, 1)
@@ -104,8 +126,9 @@ def _load_cmudict(path: str) -> dict[str, tuple[str, ...]]:
                 continue
             word = parts[0].split("(", 1)[0]
             phones = parts[1].split("#", 1)[0].strip()
-            prons.setdefault(word, []).append(phones)
-    return {w: tuple(p) for w, p in prons.items()}
+            known = prons.get(word)
+            prons[word] = phones if known is None else known + "\n" + phones
+    return PronunciationTable(prons)
 
 
 def build_dictionary(

@@ -14,6 +14,7 @@ from voice.pipeline.codecs import (  # noqa: E402
 )
 from voice.pipeline.stt import (  # noqa: E402
     SpeechToText,
+    _load_cmudict,
     build_arpa_lm,
     build_dictionary,
     word_accuracy,
@@ -219,3 +220,17 @@ def test_vocabulary_bias_changes_what_is_heard():
     assert "kulkarni" not in stt().transcribe(pcm, 8000, language="en").text
     biased = PocketsphinxSTT(doctor_names=["Kulkarni", "Sharma"])
     assert "kulkarni" in biased.transcribe(pcm, 8000, language="en").text.split()
+
+
+def test_cmudict_table_keeps_every_variant_untracked(tmp_path):
+    import gc
+
+    path = tmp_path / "cmu.dict"
+    path.write_text("book B UH K\nread R IY D\nread(2) R EH D # past\n")
+    table = _load_cmudict(str(path))
+    assert table["read"] == ("R IY D", "R EH D")
+    assert table.get("book") == ("B UH K",)
+    assert table.get("nope", ()) == ()
+    assert sorted(table) == ["book", "read"] and len(table) == 2
+    # The whole table is strings: nothing the garbage collector has to walk.
+    assert not gc.is_tracked(table._joined)
