@@ -86,6 +86,7 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
 
     async def connect(self):
         runtime.prepare_process_for_calls()
+        runtime.call_started()
         self.db_thread = runtime.borrow_db_thread()  # this call's database work, in order
         self.call_sid = self.scope["url_route"]["kwargs"]["call_sid"]
         self.call_log = None
@@ -94,14 +95,6 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
         self.bad_messages = 0
         self.finished = False
         self._media_prefix: dict[str, str] = {}
-        self._handlers = {
-            "connected": self._ignore,
-            "start": self._on_start,
-            "media": self._on_media,
-            "mark": self._on_mark,
-            "dtmf": self._on_dtmf,
-            "stop": self._on_stop,
-        }
         await self.accept()
         self._start_timer = asyncio.get_running_loop().call_later(
             START_TIMEOUT_SECONDS, lambda: asyncio.ensure_future(self._give_up(CLOSE_NO_START))
@@ -115,12 +108,12 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
                 logger.warning("Call %s: stream sent only malformed messages", self.call_sid)
                 await self._give_up(CLOSE_GARBAGE)
             return
-        handler = self._handlers.get(message.get("event"))
+        handler = self._HANDLERS.get(message.get("event"))
         if handler is None:
             self.bad_messages += 1
             return
         try:
-            await handler(message)
+            await handler(self, message)
         except (KeyError, TypeError, ValueError, AttributeError):
             self.bad_messages += 1  # a well-formed JSON message of the wrong shape
 
@@ -130,6 +123,13 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
             await self._finish("socket closed")
         finally:
             runtime.return_db_thread(self.db_thread)
+            runtime.call_ended()
+            # The conversation holds this consumer's bound methods (its callbacks) and the
+            # consumer holds it: a cycle, and with it the call's VAD, agent, turns and
+            # call log, that only the garbage collector could free, in a full collection
+            # once the call had lived long enough to reach the oldest generation.
+            # Dropped here, the call's objects go when their last reference does.
+            self.conversation = self.agent = self.call_log = None
 
     # --- Twilio events -----------------------------------------------------------------
 
@@ -170,7 +170,12 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
         self.agent = await self._db(runtime.make_agent)(
             clinic, self.call_log.from_number, self.call_log.call_sid
         )
-        stt = await asyncio.to_thread(_build_stt, clinic)
+        # On the call's database thread (it reads the clinic's doctors), where
+        # connections are closed after each job: from a thread of asyncio's default
+        # pool every call left an open database connection behind (Django's connections
+        # are per context, and to_thread copies the caller's), freed only by the garbage
+        # collector, with the reference cycles of its wrapper.
+        stt = await self._db(_build_stt)(clinic)
         self.conversation = Conversation(
             stt=stt,
             tts=runtime.text_to_speech(),
@@ -205,6 +210,17 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
     async def _on_stop(self, message):
         await self._finish("caller hung up")
         await self.close()
+
+    # Twilio's event -> handler (functions, not bound methods: a dict of those on the
+    # instance would be a reference cycle per call).
+    _HANDLERS = {
+        "connected": _ignore,
+        "start": _on_start,
+        "media": _on_media,
+        "mark": _on_mark,
+        "dtmf": _on_dtmf,
+        "stop": _on_stop,
+    }
 
     def _db(self, fn):
         return runtime.on_db_thread(fn, self.db_thread)
