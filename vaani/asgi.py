@@ -24,10 +24,19 @@ application = ProtocolTypeRouter(
     }
 )
 
+# The URL routes are imported on the first request otherwise (all views, serializers and
+# the API schema's hooks: ~14k objects): loaded here, they are frozen below with the rest.
+from django.urls import get_resolver  # noqa: E402
+
+get_resolver().url_patterns  # noqa: B018
+get_resolver().reverse_dict  # noqa: B018
+
 # Live calls send 20 ms audio frames from this process's event loop.  A full garbage
 # collection walking everything loaded at start-up took 50-80 ms: an audible gap in
 # every reply playing at that moment.  Frozen, those long-lived objects are left out
 # of collections (tracemalloc still sees them; gc.get_objects() no longer does).
+# What the first calls load and build is frozen later, when no call is in flight
+# (voice.runtime.call_ended).
 gc.freeze()
 
 if os.environ.get("VOICE_GC_LOG_MS"):  # measuring the collector's pauses (voice/gcwatch.py)

@@ -6,8 +6,11 @@ a call must not wait for it twice. Text-to-speech is shared by all clinics; voic
 activity detectors hold per-call state, so each call gets its own.
 """
 
+import asyncio
+import gc
 import sys
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -78,6 +81,66 @@ def prepare_process_for_calls() -> None:
     """Once per process, when it starts serving calls (the media stream consumer)."""
     if sys.getswitchinterval() > GIL_SWITCH_INTERVAL_S:
         sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
+
+
+# The garbage collector.  ``vaani.asgi`` freezes what the process loaded at start-up
+# (gc.freeze: left out of every collection), but a process's first calls load and
+# build more that lives as long as the process: the URL routes' views, the cloud
+# clients and their sockets, the clinic's recognizer, Silero models, the database
+# threads' connections.  All of it stayed in the oldest generation, walked by every
+# full collection (each took 40-60 ms on the event loop, an audible gap in every reply
+# playing).  So once no call is in flight for a moment, what is left after a full
+# collection (run then, where it disturbs no call) is frozen as well, if there is
+# enough of it to matter.  Never while a call is in flight: its objects would be
+# frozen with it, and what of them then became cyclic garbage would never be freed.
+# The full collection alone, at an idle moment, also helps: it resets the count
+# of objects promoted since the last one, which sets off the next full collection.
+REFREEZE_AFTER_IDLE_S = 0.5
+REFREEZE_MIN_OBJECTS = 5000  # tracked objects left after the collection
+_calls_in_flight = 0
+_refreeze_timer: asyncio.TimerHandle | None = None
+
+
+def call_started() -> None:
+    """A call's media stream opened (on the event loop)."""
+    global _calls_in_flight, _refreeze_timer
+    _calls_in_flight += 1
+    if _refreeze_timer is not None:
+        _refreeze_timer.cancel()
+        _refreeze_timer = None
+
+
+def call_ended() -> None:
+    """Its stream closed: once no call is left for a moment, collect and maybe freeze."""
+    global _calls_in_flight, _refreeze_timer
+    _calls_in_flight = max(0, _calls_in_flight - 1)
+    if _calls_in_flight == 0 and _refreeze_timer is None:
+        _refreeze_timer = asyncio.get_running_loop().call_later(
+            REFREEZE_AFTER_IDLE_S, _collect_and_freeze_if_idle
+        )
+
+
+def _collect_and_freeze_if_idle() -> None:
+    global _refreeze_timer
+    _refreeze_timer = None
+    if _calls_in_flight:
+        return
+    collected = gc.collect()
+    left = len(gc.get_objects())
+    frozen = left >= REFREEZE_MIN_OBJECTS
+    if frozen:
+        gc.freeze()
+    if _gc_log_enabled():
+        sys.stderr.write(
+            f"vaani-gc idle collected={collected} left={left} frozen_now={int(frozen)}"
+            f" frozen={gc.get_freeze_count()} at={time.monotonic():.3f}\n"
+        )
+
+
+def _gc_log_enabled() -> bool:
+    from voice import gcwatch
+
+    return gcwatch.installed()
 
 
 def provider_names() -> dict[str, str]:
