@@ -41,11 +41,19 @@ EVAL_CASES: tuple[EvalCase, ...] = (
     # Not verbatim in the template corpus: checks the LM still generalises.
     _en("Can I see doctor Rao tomorrow morning"),
     _en("I need an appointment on Saturday"),
+    # Clinic information and asking for a person: intents of their own.
+    _en("What are your clinic hours"),
+    _en("Where is the clinic"),
+    _en("How much is the consultation fee"),
+    _en("Which doctors are available"),
+    _en("I want to talk to the receptionist"),
     # Hindi voice reading Devanagari; the recogniser answers in romanised Hindi.
     EvalCase("मुझे डॉक्टर शर्मा का अपॉइंटमेंट चाहिए", "mujhe doctor sharma ka appointment chahiye", "hi"),
     EvalCase("हाँ ठीक है", "haan theek hai", "hi"),
     EvalCase("नहीं, परसों शाम को", "nahi parso shaam ko", "hi"),
     EvalCase("हाँ, कल सुबह दस बजे", "haan kal subah das baje", "hi"),
+    EvalCase("क्लिनिक कब खुलता है", "clinic kab khulta hai", "hi"),
+    EvalCase("फीस कितनी है", "fees kitni hai", "hi"),
 )
 
 
