@@ -46,7 +46,7 @@ EVAL_CASES: tuple[EvalCase, ...] = (
     _en("Where is the clinic"),
     _en("How much is the consultation fee"),
     _en("Which doctors are available"),
-    _en("I want to talk to the receptionist"),
+    _en("Can I talk to the receptionist"),
     # Hindi voice reading Devanagari; the recogniser answers in romanised Hindi.
     EvalCase("मुझे डॉक्टर शर्मा का अपॉइंटमेंट चाहिए", "mujhe doctor sharma ka appointment chahiye", "hi"),
     EvalCase("हाँ ठीक है", "haan theek hai", "hi"),
