@@ -186,6 +186,9 @@ class RuleBasedAgent(CallReport):
 
     def greet(self) -> AgentReply:
         s = self.state
+        # Every first turn matches the caller's words against the doctors: load them
+        # now, while the greeting plays, not after the caller has spoken.
+        self._doctors()
         patients = self.tools.caller_patients()
         clinic = self.tools.clinic.name
         if len(patients) == 1:
