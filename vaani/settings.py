@@ -139,7 +139,15 @@ else:
             "NAME": env("SQLITE_PATH", str(VAR_DIR / "vaani.sqlite3")),
             # IMMEDIATE takes the write lock when a transaction begins, so the
             # booking check-then-insert is serialized across threads and processes.
-            "OPTIONS": {"transaction_mode": "IMMEDIATE", "timeout": 20},
+            # WAL: readers never wait for the writer (a booking mid-commit no longer
+            # stalls every other call's and request's reads), and with synchronous=NORMAL
+            # a commit is one append to the log, not three fsyncs of a rollback journal;
+            # a power cut may lose the last commits, never the file's consistency.
+            "OPTIONS": {
+                "transaction_mode": "IMMEDIATE",
+                "timeout": 20,
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL",
+            },
             "TEST": {"NAME": env("SQLITE_TEST_PATH", str(VAR_DIR / "test.sqlite3"))},
         }
     }
