@@ -51,7 +51,7 @@ from vaani.common.twilio import (
 from voice import services, twiml
 from voice.agent import AgentReply, build_agent
 from voice.agent.nlu import TITLES
-from voice.agent.replies import sentences
+from voice.agent.replies import say, sentences
 from voice.models import FINAL_CALL_STATUSES, CallLog, CallStatus
 
 logger = logging.getLogger(__name__)
@@ -62,23 +62,6 @@ PROVIDERS = {"stt": "twilio-gather", "tts": "twilio-say"}
 MAX_SILENCES = 2  # no-input turns in a row before the goodbye
 MAX_HINTS = 100
 IDEMPOTENCY_HEADER = "I-Twilio-Idempotency-Token"
-
-# What the agent says when nothing was heard; the second time it hangs up.
-STILL_THERE = {
-    Language.ENGLISH: (
-        "Are you still there?",
-        "I can't hear you, so I'll end the call now. Please call again anytime. Goodbye!",
-    ),
-    Language.HINDI: (
-        "क्या आप लाइन पर हैं?",
-        "आपकी आवाज़ नहीं आ रही, इसलिए मैं कॉल समाप्त कर रही हूँ। फिर से कॉल करें। नमस्ते!",
-    ),
-    Language.HINGLISH: (
-        "Kya aap line par hain?",
-        "Aapki awaaz nahi aa rahi, isliye main call khatam kar rahi hoon. "
-        "Phir se call kijiye. Namaste!",
-    ),
-}
 
 # The agent failed (a bug, the database): a person takes over, or a polite goodbye.
 TROUBLE = {
@@ -366,10 +349,10 @@ def _collect(call_sid: str, heard: Heard, turn: int | None, token: str) -> str:
 
 def _no_input(agent, meta: dict) -> AgentReply:
     language = agent.language
-    ask, goodbye = _text(STILL_THERE, language)
     if meta["silence"] >= MAX_SILENCES:
+        goodbye = say("no_answer_goodbye", language)
         return AgentReply(goodbye, language, end_call=True, expects="nothing")
-    return AgentReply(sentences(ask, meta.get("prompt", "")), language)
+    return AgentReply(sentences(say("still_there", language), meta.get("prompt", "")), language)
 
 
 def _trouble(call_sid: str) -> str:

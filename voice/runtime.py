@@ -20,6 +20,7 @@ from django.db.models import Max
 
 from clinic.models import Clinic, Doctor
 from voice.agent import build_agent
+from voice.agent.replies import say
 from voice.pipeline.conversation import AgentTurn
 from voice.pipeline.providers import STT_PROVIDERS, TTS_PROVIDERS, VAD_PROVIDERS
 from voice.pipeline.vocabulary import ClinicVocabulary
@@ -232,24 +233,6 @@ def new_vad():
     return VAD_PROVIDERS.create({"provider": settings.VOICE_VAD_PROVIDER, "sample_rate": 8000})
 
 
-# What the agent says when the line goes quiet; the second time it says goodbye.
-_STILL_THERE = {
-    "en": (
-        "Are you still there?",
-        "I can't hear you, so I'll end the call now. Please call again anytime. Goodbye!",
-    ),
-    "hi": (
-        "क्या आप लाइन पर हैं?",
-        "आपकी आवाज़ नहीं आ रही, इसलिए मैं कॉल समाप्त कर रही हूँ। फिर से कॉल करें। नमस्ते!",
-    ),
-    "hi-en": (
-        "Kya aap line par hain?",
-        "Aapki awaaz nahi aa rahi, isliye main call khatam kar rahi hoon. "
-        "Phir se call kijiye. Namaste!",
-    ),
-}
-
-
 @dataclass
 class AgentAdapter:
     """The sync Django agent, as the async agent the conversation expects.
@@ -282,10 +265,9 @@ class AgentAdapter:
 
     async def still_there(self, attempt: int) -> AgentTurn:
         language = getattr(self.agent, "language", "en") or "en"
-        ask, goodbye = _STILL_THERE.get(language, _STILL_THERE["en"])
         if attempt <= 1:
-            return AgentTurn(ask, language)
-        return AgentTurn(goodbye, language, end_call=True)
+            return AgentTurn(say("still_there", language), language)
+        return AgentTurn(say("no_answer_goodbye", language), language, end_call=True)
 
 
 def make_agent(clinic: Clinic, caller_phone: str, call_sid: str):

@@ -474,6 +474,18 @@ MESSAGES: dict[str, dict[str, str]] = {
         HINGLISH: "{clinic} ko call karne ke liye dhanyavaad. Apna khayal rakhiye, namaste!",
         HI: "{clinic} को कॉल करने के लिए धन्यवाद। अपना ख़याल रखिए, नमस्ते!",
     },
+    # The line went quiet: asked once (streams and gather alike), then goodbye.
+    "still_there": {
+        EN: "Are you still there?",
+        HINGLISH: "Kya aap line par hain?",
+        HI: "क्या आप लाइन पर हैं?",
+    },
+    "no_answer_goodbye": {
+        EN: "I can't hear you, so I'll end the call now. Please call again anytime. Goodbye!",
+        HINGLISH: "Aapki awaaz nahi aa rahi, isliye main call khatam kar rahi hoon. "
+        "Phir se call kijiye. Namaste!",
+        HI: "आपकी आवाज़ नहीं आ रही, इसलिए मैं कॉल समाप्त कर रही हूँ। फिर से कॉल करें। नमस्ते!",
+    },
     "error": {
         EN: "Sorry, something went wrong on our side.",
         HINGLISH: "Maaf kijiye, hamari taraf se kuch gadbad ho gayi.",
