@@ -87,13 +87,25 @@ def day_bounds(day: date, tz: ZoneInfo) -> tuple[datetime, datetime]:
     return at(day, time.min, tz).astimezone(UTC), at(day, time.max, tz).astimezone(UTC)
 
 
+def local_day_range(
+    start: date | None, end: date | None, tz: ZoneInfo
+) -> tuple[datetime | None, datetime | None]:
+    """``(from, before)`` instants of the whole local days ``start`` to ``end`` inclusive
+    (None where that side is open)."""
+    return (
+        day_bounds(start, tz)[0] if start is not None else None,
+        day_bounds(end, tz)[1] if end is not None else None,
+    )
+
+
 def local_days(field: str, start: date | None, end: date | None, tz: ZoneInfo) -> Q:
     """Filter on an instant ``field`` for whole local days, ``start`` to ``end`` inclusive."""
+    starts_from, before = local_day_range(start, end, tz)
     condition = Q()
-    if start is not None:
-        condition &= Q(**{f"{field}__gte": day_bounds(start, tz)[0]})
-    if end is not None:
-        condition &= Q(**{f"{field}__lt": day_bounds(end, tz)[1]})
+    if starts_from is not None:
+        condition &= Q(**{f"{field}__gte": starts_from})
+    if before is not None:
+        condition &= Q(**{f"{field}__lt": before})
     return condition
 
 

@@ -6,6 +6,7 @@ Every function takes the clinic explicitly; nothing here can read across tenants
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from functools import cache
 
 from django.db.models import Count, IntegerField, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
@@ -20,7 +21,12 @@ from clinic.models import (
     DoctorScheduleException,
     Patient,
 )
-from clinic.services import DEFAULT_DURATION, earliest_overlap, opening_periods, overlapping
+from clinic.services import (
+    DEFAULT_DURATION,
+    active_overlapping,
+    earliest_overlap,
+    opening_periods,
+)
 from vaani.common.prepared import PreparedQuery, PreparedRows
 
 PATIENT_HISTORY_LIMIT = 50
@@ -60,48 +66,44 @@ def appointment_rows(
     Counted without the joins the columns need (PostgreSQL would join every matching
     row only to count it: 5.8 ms against 0.35 ms for a doctor's 1,400 appointments).
     """
-    columns = tuple(columns)
-    queries = _appointment_pages.get(columns)
-    if queries is None:
-        queries = _appointment_pages[columns] = (
-            PreparedQuery(
-                lambda **filters: (
-                    _appointments_matching(**filters)
-                    .order_by("scheduled_time", "id")
-                    .values(*columns)
-                )
-            ),
-            PreparedQuery(
-                # One clinic, so one group: COUNT(*) ... GROUP BY clinic_id (no row: 0).
-                # COUNT(*), not COUNT(id): the filter's index alone answers it (an
-                # index-only scan), where the id column made PostgreSQL read every row.
-                lambda **filters: (
-                    _appointments_matching(**filters)
-                    .order_by()
-                    .values("clinic_id")
-                    .annotate(n=Count("*"))
-                    .values_list("n", flat=True)
-                )
-            ),
-        )
-    rows, count = queries
+    rows, count = _appointment_page_queries(tuple(columns))
     return PreparedRows(
         rows, count, **_list_filters(clinic, patient_id, doctor_id, status, start_date, end_date)
     )
 
 
-_appointment_pages: dict[tuple[str, ...], tuple[PreparedQuery, PreparedQuery]] = {}
+@cache
+def _appointment_page_queries(columns: tuple[str, ...]) -> tuple[PreparedQuery, PreparedQuery]:
+    """The list's rows of ``columns`` and its count, compiled once per column set."""
+    rows = PreparedQuery(
+        lambda **filters: (
+            _appointments_matching(**filters).order_by("scheduled_time", "id").values(*columns)
+        )
+    )
+    count = PreparedQuery(
+        # One clinic, so one group: COUNT(*) ... GROUP BY clinic_id (no row: 0).
+        # COUNT(*), not COUNT(id): the filter's index alone answers it (an
+        # index-only scan), where the id column made PostgreSQL read every row.
+        lambda **filters: (
+            _appointments_matching(**filters)
+            .order_by()
+            .values("clinic_id")
+            .annotate(n=Count("*"))
+            .values_list("n", flat=True)
+        )
+    )
+    return rows, count
 
 
 def _list_filters(clinic, patient_id, doctor_id, status, start_date, end_date) -> dict:
-    tz = clinic.tzinfo
+    starts_from, starts_before = schedule.local_day_range(start_date, end_date, clinic.tzinfo)
     return {
         "clinic_id": clinic.pk,
         "patient_id": patient_id,
         "doctor_id": doctor_id,
         "status": status or None,
-        "starts_from": schedule.day_bounds(start_date, tz)[0] if start_date else None,
-        "starts_before": schedule.day_bounds(end_date, tz)[1] if end_date else None,
+        "starts_from": starts_from,
+        "starts_before": starts_before,
     }
 
 
@@ -191,15 +193,22 @@ _PATIENT_DETAIL = PreparedQuery(_patient_detail_query)
 
 
 def patient_detail(*, clinic: Clinic, patient_id: int) -> Patient | None:
-    if not isinstance(patient_id, int):
-        return with_appointment_figures(
-            Patient.objects.filter(clinic=clinic, pk=patient_id), timezone.now()
-        ).first()
-    found = _PATIENT_DETAIL(clinic_id=clinic.pk, patient_id=patient_id, now=timezone.now())
+    now = timezone.now()
+    if not isinstance(patient_id, int):  # text from a caller: the ORM converts or refuses
+        return _patient_detail_query(clinic.pk, patient_id, now).first()
+    found = _PATIENT_DETAIL(clinic_id=clinic.pk, patient_id=patient_id, now=now)
     return found[0] if found else None
 
 
-_histories: dict[tuple, PreparedQuery] = {}
+@cache
+def _history_query(columns: tuple[str, ...], limit: int) -> PreparedQuery:
+    return PreparedQuery(
+        lambda patient_id: (
+            Appointment.objects.filter(patient_id=patient_id)
+            .order_by("-scheduled_time", "-id")
+            .values(*columns)[:limit]
+        )
+    )
 
 
 def patient_history(
@@ -207,17 +216,7 @@ def patient_history(
 ) -> list[dict]:
     """The patient's most recent appointments, newest first, as ``values(*columns)`` rows
     (up to 50 rows with their doctor: models cost more than the answer needs)."""
-    key = (tuple(columns), limit)
-    prepared = _histories.get(key)
-    if prepared is None:
-        prepared = _histories[key] = PreparedQuery(
-            lambda patient_id: (
-                Appointment.objects.filter(patient_id=patient_id)
-                .order_by("-scheduled_time", "-id")
-                .values(*columns)[:limit]
-            )
-        )
-    return prepared(patient_id=patient.pk)
+    return _history_query(tuple(columns), limit)(patient_id=patient.pk)
 
 
 def doctor_list(
@@ -259,8 +258,7 @@ _SCHEDULE_EXCEPTIONS = PreparedQuery(
 )
 _SCHEDULED_VISITS = PreparedQuery(
     lambda doctor_id, start, end, earliest: (
-        Appointment.objects.filter(overlapping(start, end, earliest=earliest), doctor_id=doctor_id)
-        .exclude(status=AppointmentStatus.CANCELLED)
+        active_overlapping(doctor_id, start, end, earliest=earliest)
         .order_by("scheduled_time")
         .values_list(
             "id", "patient_id", "patient__name", "scheduled_time", "end_time", "status", "reason"

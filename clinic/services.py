@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from clinic import schedule
@@ -130,13 +130,25 @@ def exception_on(doctor: Doctor, day: date) -> DoctorScheduleException | None:
     return found[0] if found else None
 
 
-def _busy_query(doctor_id, start, end, earliest, exclude_id):
+def active_overlapping(
+    doctor_id, start: datetime, end: datetime, *, earliest=None, exclude_id=None
+) -> QuerySet[Appointment]:
+    """The doctor's appointments, cancelled ones aside, that meet [start, end): what a
+    booking must not overlap, a day's busy time, a schedule's visits."""
     queryset = Appointment.objects.filter(
         overlapping(start, end, earliest=earliest), doctor_id=doctor_id
     ).exclude(status=AppointmentStatus.CANCELLED)
     if exclude_id is not None:
         queryset = queryset.exclude(pk=exclude_id)
-    return queryset.order_by("scheduled_time").values_list("scheduled_time", "end_time")
+    return queryset
+
+
+def _busy_query(doctor_id, start, end, earliest, exclude_id):
+    return (
+        active_overlapping(doctor_id, start, end, earliest=earliest, exclude_id=exclude_id)
+        .order_by("scheduled_time")
+        .values_list("scheduled_time", "end_time")
+    )
 
 
 _BUSY = PreparedQuery(_busy_query)
@@ -225,12 +237,12 @@ def _raise_if_overlapping(
     *, doctor: Doctor, start: datetime, duration_minutes: int, exclude_id: int | None = None
 ) -> None:
     end = start + timedelta(minutes=duration_minutes)
-    queryset = Appointment.objects.filter(overlapping(start, end), doctor=doctor).exclude(
-        status=AppointmentStatus.CANCELLED
+    conflicting = (
+        active_overlapping(doctor.pk, start, end, exclude_id=exclude_id)
+        .order_by("scheduled_time")
+        .values_list("pk", flat=True)
+        .first()
     )
-    if exclude_id is not None:
-        queryset = queryset.exclude(pk=exclude_id)
-    conflicting = queryset.order_by("scheduled_time").values_list("pk", flat=True).first()
     if conflicting is not None:
         raise _conflict(doctor, start, conflicting)
 
