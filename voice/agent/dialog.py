@@ -317,16 +317,15 @@ class RuleBasedAgent(CallReport):
         matched = nlu.match_names(u.tokens, [(p.id, p.name) for p in patients], strict=True)
         if len(matched) == 1:
             return self._set_patient_and_go(matched[0])
-        if not u.intents and u.when.empty and not matched and not u.doctor_ids:
+        if not matched and u.when.empty and _may_be_a_name(u):
             name = nlu.extract_name(u.tokens, expecting=True)
             if name:  # a name not on this phone yet: a new family member
                 return self._new_patient(name)
         return self._general(u)
 
     def _on_name(self, u: Understanding, low: bool) -> AgentReply | None:
-        names_a_doctor = any(t.canon in nlu.TITLES for t in u.tokens)  # "Dr Sharma"
         name = u.name or u.bare_name
-        if name and not names_a_doctor and not u.task_intents and not u.info_topics:
+        if name and _may_be_a_name(u):
             return self._new_patient(name)
         return self._general(u)
 
@@ -1293,3 +1292,11 @@ def guess_sentiment(state: DialogState) -> str:
 
 
 __all__ = ["AgentReply", "DialogState", "RuleBasedAgent", "guess_sentiment", "summarize"]
+
+
+def _may_be_a_name(u: Understanding) -> bool:
+    """Whether an answer to "who is it for?" / "your name?" can be a new person's name:
+    not when it asks for something, names a doctor, or says goodbye ("that is all,
+    thank you" once registered a patient called "All")."""
+    names_a_doctor = bool(u.doctor_ids) or any(t.canon in nlu.TITLES for t in u.tokens)
+    return not (u.task_intents or u.info_topics or u.transfer or u.goodbye or names_a_doctor)

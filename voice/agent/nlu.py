@@ -218,6 +218,7 @@ COMMON_WORDS = frozenset(
         "sahab", "saheb", "sahib", "looking", "trying", "going", "interested", "sick",
         "good", "well", "there", "back", "new", "ill", "unwell", "having", "feeling",
         "suffering", "just", "also", "again", "only", "sorry", "one", "someone", "else",
+        "all", "that", "thats", "everything", "nothing",
     }
 )  # fmt: skip
 

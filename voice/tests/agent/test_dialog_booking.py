@@ -337,6 +337,16 @@ def test_relative_already_on_the_phone_is_not_registered_twice(call, family, sha
     assert Patient.objects.filter(phone=family[0].phone).count() == 3
 
 
+def test_a_goodbye_at_who_is_it_for_registers_nobody(call, family, sharma):
+    # "That is all, thank you" once registered a patient called "All" and offered to book.
+    c = call(family[0].phone)
+    c.say("I want to book with Dr Sharma tomorrow at 10 am")
+    reply = c.say("That is all thank you")
+    assert Patient.objects.filter(phone=family[0].phone).count() == 3
+    assert "Shall I book" not in reply.text
+    assert reply.end_call
+
+
 def test_a_new_family_member_sharing_the_surname_is_registered(call, family, sharma):
     c = call(family[0].phone)
     c.say("Dr Sharma kal 10 baje")
