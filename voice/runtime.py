@@ -251,6 +251,7 @@ class AgentAdapter:
             language=reply.language,
             end_call=reply.end_call,
             transfer=reply.transfer,
+            expects=reply.expects,
         )
 
     async def greet(self) -> AgentTurn:
@@ -265,8 +266,8 @@ class AgentAdapter:
 
     async def still_there(self, attempt: int) -> AgentTurn:
         language = getattr(self.agent, "language", "en") or "en"
-        if attempt <= 1:
-            return AgentTurn(say("still_there", language), language)
+        if attempt <= 1:  # the question is still open: listen for its answer
+            return AgentTurn(say("still_there", language), language, expects=self.agent.expects)
         return AgentTurn(say("no_answer_goodbye", language), language, end_call=True)
 
 

@@ -14,7 +14,8 @@ The dialog, in the order a receptionist would go:
 1. what the caller wants (book, move, cancel, availability, clinic facts, a person);
 2. for a booking: the doctor, then a free time (the one asked for, or the nearest
    ones), then who the patient is -- asked last, so nobody gives a name for a
-   slot that does not exist -- then "shall I book it?";
+   slot that does not exist; on the phone a new name is read back before it is
+   stored -- then "shall I book it?";
 3. for a change or cancellation: which appointment (of the patients on this
    phone), the new time, then "shall I?";
 4. "anything else?", and goodbye.
@@ -41,9 +42,11 @@ logger = logging.getLogger(__name__)
 
 LOW_CONFIDENCE = 0.4  # recogniser confidence below which a "yes" is asked again
 MAX_MISUNDERSTOOD = 3  # turns in a row not understood before going to a person
+MAX_NAME_ATTEMPTS = 2  # a heard name the caller rejects this often goes to a person
 
 # Stages: what the last question was.
 INTENT, PATIENT, NAME, DOCTOR, WHEN, SLOT = "intent", "patient", "name", "doctor", "when", "slot"
+NAME_CHECK = "name_check"  # "I heard the name X, is that right?" (phone only)
 CONFIRM, APPOINTMENT, MORE, DONE = "confirm", "appointment", "more", "done"
 BOOK, RESCHEDULE, CANCEL = "book", "reschedule", "cancel"
 
@@ -52,6 +55,8 @@ EXPECTS = {
     INTENT: "intent",
     PATIENT: "choice",
     NAME: "name",
+    # yes / no, or the name once more: the recogniser listens as for a name
+    NAME_CHECK: "name",
     DOCTOR: "choice",
     WHEN: "date_time",
     SLOT: "choice",
@@ -91,6 +96,8 @@ class DialogState:
     patient_name: str = ""
     new_patient: bool = False  # "someone else": ask a name even if the phone is known
     pending_name: str = ""  # a new patient's name said before the agent asked for it
+    heard_name: str = ""  # a new patient's name read back, awaiting the caller's yes
+    name_attempts: int = 0  # read-backs of a name the caller said were wrong
     doctor_id: int | None = None
     doctor_candidates: list[int] = field(default_factory=list)
     any_doctor: bool = False
@@ -136,6 +143,11 @@ class CallReport:
     @property
     def language(self) -> str:
         return self.state.language
+
+    @property
+    def expects(self) -> str:
+        """What the open question asks for (see ``AgentReply.expects``)."""
+        return EXPECTS.get(self.state.stage, "intent")
 
     @property
     def intents_detected(self) -> list[str]:
@@ -215,7 +227,7 @@ class RuleBasedAgent(CallReport):
             tz=self.tools.tz,
             doctors=self._doctors(),
             info_keys=list((self.tools.clinic.information or {}).keys()),
-            expecting_name=s.stage == NAME,
+            expecting_name=s.stage in (NAME, NAME_CHECK),
         )
         if u.language_request:
             s.language, s.language_heard = u.language_request, True
@@ -248,7 +260,7 @@ class RuleBasedAgent(CallReport):
         if not digits.isdigit():
             return self._misunderstood(heard=digits != "")
         u = Understanding(text=digits, tokens=[], language=LanguageGuess(None))
-        if s.stage in (CONFIRM, MORE):
+        if s.stage in (CONFIRM, MORE, NAME_CHECK):
             if digits not in ("1", "2"):
                 return self._misunderstood()
             u.yes = digits == "1"
@@ -269,6 +281,7 @@ class RuleBasedAgent(CallReport):
             MORE: self._on_more,
             PATIENT: self._on_patient,
             NAME: self._on_name,
+            NAME_CHECK: self._on_name_check,
             DOCTOR: self._on_doctor,
             WHEN: self._on_when,
             SLOT: self._on_slot,
@@ -320,14 +333,31 @@ class RuleBasedAgent(CallReport):
         if not matched and u.when.empty and _may_be_a_name(u):
             name = nlu.extract_name(u.tokens, expecting=True)
             if name:  # a name not on this phone yet: a new family member
-                return self._new_patient(name)
+                return self._take_name(name)
         return self._general(u)
 
     def _on_name(self, u: Understanding, low: bool) -> AgentReply | None:
         name = u.name or u.bare_name
         if name and _may_be_a_name(u):
-            return self._new_patient(name)
+            return self._take_name(name)
         return self._general(u)
+
+    def _on_name_check(self, u: Understanding, low: bool) -> AgentReply | None:
+        s = self.state
+        said = u.name or u.bare_name
+        said = said if said and _may_be_a_name(u) else None
+        if u.yes is True and (said is None or _same_name(said, s.heard_name)):
+            heard, s.heard_name, s.name_attempts = s.heard_name, "", 0
+            return self._new_patient(heard)
+        if u.yes is None and said is None:
+            return self._general(u)
+        s.name_attempts += 1  # "no", "no, it is Meera Nair", or just the name again
+        if s.name_attempts >= MAX_NAME_ATTEMPTS:
+            return self._name_not_confirmed(said or s.heard_name)
+        if said is not None and not _same_name(said, s.heard_name):
+            return self._take_name(said)
+        s.heard_name = ""
+        return self._ask(say("ask_name_slowly", s.language), NAME)
 
     def _on_doctor(self, u: Understanding, low: bool) -> AgentReply | None:
         s = self.state
@@ -671,6 +701,8 @@ class RuleBasedAgent(CallReport):
             return self._ask_appointment([by_id[i] for i in s.choices if i in by_id], prefix)
         if s.stage == NAME:
             return self._ask(say("ask_name", lang), NAME, prefix=prefix)
+        if s.stage == NAME_CHECK:
+            return self._take_name(s.heard_name, prefix)
         if s.stage == WHEN:
             key = "ask_new_time" if s.task == RESCHEDULE else "ask_when"
             return self._ask(say(key, lang), WHEN, prefix=prefix)
@@ -681,6 +713,9 @@ class RuleBasedAgent(CallReport):
     def _patient_step(self, prefix: str) -> AgentReply | None:
         s = self.state
         patients = self.tools.caller_patients()
+        if s.pending_name and self.channel == "voice":
+            name, s.pending_name = s.pending_name, ""
+            return self._take_name(name, prefix)
         if s.pending_name:
             patient = self._register(s.pending_name)
             self._set_patient(patient.id, patient.name)
@@ -706,13 +741,53 @@ class RuleBasedAgent(CallReport):
         self._set_patient(patient.id, patient.name)
         return self._advance_task()
 
-    def _new_patient(self, name: str) -> AgentReply:
+    def _take_name(self, name: str, prefix: str = "") -> AgentReply:
+        """A name the caller gave for the patient.
+
+        On the phone a new name is read back before anything is stored: names are
+        what speech recognition gets wrong most, offline most of all, and a patient
+        record under a misheard name is worse than a second question.  A name
+        already on this phone, or a typed one, is taken as it is.
+        """
+        s = self.state
+        people = [(p.id, p.name) for p in self.tools.caller_patients()]
+        known = nlu.match_names(nlu.tokenize(name), people, strict=True)
+        if self.channel != "voice" or len(known) == 1:
+            return self._new_patient(name, prefix)
+        s.heard_name = name
+        prompt = sentences(say("check_name", s.language, name=name), say("dtmf_yes_no", s.language))
+        return self._ask(prompt, NAME_CHECK, prefix=prefix)
+
+    def _name_not_confirmed(self, heard: str) -> AgentReply:
+        """The caller said twice that the name read back is wrong.
+
+        With a front desk to take over, a person takes the name; without one the
+        patient is registered under the name as last heard, marked in the call log
+        for the front desk to correct, and the caller is told so.
+        """
+        s = self.state
+        s.heard_name, s.name_attempts = "", 0
+        if self.tools.transfer_number():
+            s.transferred, s.stage = True, DONE
+            s.events.append({"type": "transfer", "reason": "name_not_understood"})
+            return AgentReply(
+                say("transfer_for_name", s.language),
+                s.language,
+                transfer=True,
+                expects=EXPECTS[DONE],
+            )
+        s.events.append({"type": "name_unconfirmed", "name": heard})
+        return self._new_patient(heard, announce="name_noted")
+
+    def _new_patient(
+        self, name: str, prefix: str = "", *, announce: str = "got_name"
+    ) -> AgentReply:
         """The name answered: a family member already on this phone, or a new patient."""
         s = self.state
         patient = self._register(name)
         s.new_patient, s.pending_name = False, ""
         self._set_patient(patient.id, patient.name)
-        prefix = say("got_name", s.language, name=patient.name)
+        prefix = sentences(prefix, say(announce, s.language, name=patient.name))
         if s.task is None:
             return self._ask(say("how_help", s.language), INTENT, prefix=prefix)
         return self._advance_task(prefix)
@@ -1261,12 +1336,16 @@ def summarize(state: DialogState, tz) -> str:
             topics = ", ".join(t.replace("_", " ") for t in event["topics"])
             parts.append(f"Asked about {topics}.")
         elif kind == "transfer":
-            why = (
-                "on request"
-                if event["reason"] == "requested"
-                else "after repeated misunderstanding"
-            )
+            why = {
+                "requested": "on request",
+                "name_not_understood": "to take the caller's name (not understood)",
+            }.get(event["reason"], "after repeated misunderstanding")
             parts.append(f"Transferred to the front desk {why}.")
+        elif kind == "name_unconfirmed":
+            parts.append(
+                f"The caller did not confirm the name as heard ({event['name']}): "
+                "please check it with them."
+            )
     if not parts:
         asked = ", ".join(i.replace("_", " ") for i in state.intents_detected)
         parts.append(
@@ -1292,6 +1371,11 @@ def guess_sentiment(state: DialogState) -> str:
 
 
 __all__ = ["AgentReply", "DialogState", "RuleBasedAgent", "guess_sentiment", "summarize"]
+
+
+def _same_name(a: str, b: str) -> bool:
+    # Exact: "Meena" and "Meera" are the mistake being corrected, not the same name.
+    return a.casefold().split() == b.casefold().split()
 
 
 def _may_be_a_name(u: Understanding) -> bool:

@@ -378,11 +378,15 @@ def _small_number(word: str) -> int | None:
     return None
 
 
-_NAME_INTRO = (
+# Longer intros first: "my name is" before "my name".
+_EXPLICIT_NAME_INTRO = (
     ("my", "name", "is"), ("her", "name", "is"), ("his", "name", "is"), ("name", "is"),
-    ("mera", "naam"), ("uska", "naam"), ("unka", "naam"), ("inka", "naam"), ("naam",),
-    ("this", "is"),
-    ("i", "am"), ("i'm",), ("im",), ("its",), ("it's",), ("main",), ("patient", "ka", "naam"),
+    ("my", "name"), ("mera", "naam"), ("uska", "naam"), ("unka", "naam"), ("inka", "naam"),
+    ("patient", "ka", "naam"),
+)  # fmt: skip
+_NAME_INTRO = (
+    *_EXPLICIT_NAME_INTRO[:-1], ("naam",), ("this", "is"),
+    ("i", "am"), ("i'm",), ("im",), ("its",), ("it's",), ("main",), _EXPLICIT_NAME_INTRO[-1],
 )  # fmt: skip
 _NAME_END = frozenset(
     {"hai", "hain", "hoon", "hu", "bol", "and", "aur", "i", "want", "calling", "here",
@@ -409,6 +413,22 @@ def _clean_name(tokens: Sequence[Token]) -> str | None:
     if not 1 <= len(words) <= 4:
         return None
     return " ".join(words)
+
+
+def _name_slot(tokens: Sequence[Token]) -> set[int]:
+    """Positions of the words after "my name is" / "mera naam", whatever they are."""
+    words = [t.canon for t in tokens]
+    for intro in _EXPLICIT_NAME_INTRO:
+        size = len(intro)
+        for i in range(len(words) - size + 1):
+            if tuple(words[i : i + size]) == intro:
+                slot = set()
+                for j in range(i + size, min(len(words), i + size + 4)):
+                    if words[j] in _NAME_END:
+                        break
+                    slot.add(j)
+                return slot
+    return set()
 
 
 def extract_name(tokens: Sequence[Token], *, expecting: bool = False) -> str | None:
@@ -629,6 +649,13 @@ def understand(
             for i, t in enumerate(tokens)
             if t.text.lower() in name_words and (i == 0 or tokens[i - 1].canon not in TITLES)
         }
+    # A name is no evidence of the language, nor is what stands where the name was
+    # asked for: offline recognition once heard "my name is Meera Nair" as "my name
+    # guruvar" (a Hindi weekday), and the call switched to Hinglish on that word.
+    unspoken = name_positions or (_name_slot(tokens) if expecting_name else set())
+    if unspoken:
+        rest = " ".join(t.text for i, t in enumerate(tokens) if i not in unspoken)
+        result.language = detect_language(rest)
     result.doctor_ids, result.unknown_doctor = match_doctors(tokens, doctors, skip=name_positions)
     result.any_doctor = _any_phrase(canon, _ANY_DOCTOR)
     result.intents, result.weak_reschedule = detect_intents(

@@ -209,6 +209,30 @@ MESSAGES: dict[str, dict[str, str]] = {
         HINGLISH: "Maaf kijiye, naam samajh nahi aaya. Kripya sirf mareez ka naam bataiye.",
         HI: "माफ़ कीजिए, नाम समझ नहीं आया। कृपया सिर्फ़ मरीज़ का नाम बताइए।",
     },
+    "check_name": {
+        EN: "I have the name as {name}. Is that right?",
+        HINGLISH: "Maine naam {name} suna. Kya yeh sahi hai?",
+        HI: "मैंने नाम {name} सुना। क्या यह सही है?",
+    },
+    "ask_name_slowly": {
+        EN: "Sorry about that. Please say the patient's name once more, slowly.",
+        HINGLISH: "Maaf kijiye. Kripya mareez ka naam ek baar phir, dheere se bataiye.",
+        HI: "माफ़ कीजिए। कृपया मरीज़ का नाम एक बार फिर, धीरे से बताइए।",
+    },
+    "name_noted": {
+        EN: "I'll note the name as {name} for now; please give the front desk "
+        "the right spelling when you come in.",
+        HINGLISH: "Abhi ke liye main naam {name} likh rahi hoon; clinic aane par reception "
+        "par sahi naam bata dijiye.",
+        HI: "अभी के लिए मैं नाम {name} लिख रही हूँ; क्लिनिक आने पर रिसेप्शन पर सही नाम बता दीजिए।",
+    },
+    "transfer_for_name": {
+        EN: "Sorry, I couldn't get the name right. Let me connect you to our receptionist. "
+        "Please stay on the line.",
+        HINGLISH: "Maaf kijiye, naam theek se samajh nahi aaya. Main aapko receptionist se "
+        "jod rahi hoon. Kripya line par bane rahiye.",
+        HI: "माफ़ कीजिए, नाम ठीक से समझ नहीं आया। मैं आपको रिसेप्शनिस्ट से जोड़ रही हूँ। कृपया लाइन पर बने रहिए।",
+    },
     "got_name": {
         EN: "Thank you, {name}.",
         HINGLISH: "Dhanyavaad, {name} ji.",

@@ -66,6 +66,7 @@ class AgentTurn:
     language: str
     end_call: bool = False
     transfer: bool = False
+    expects: str = ""  # what the reply asks for (AgentReply.expects): the recogniser's hint
 
 
 class ConversationAgent(Protocol):
@@ -364,6 +365,7 @@ class Conversation:
         self._send_media = send_media
         self._on_hangup, self._on_transfer = on_hangup, on_transfer
         self.language = language
+        self.expects = ""  # what the agent's last question asks for (the recogniser's hint)
         self._clock = clock
         self.stream_sid = ""
         self.state = SessionState.IDLE
@@ -491,11 +493,16 @@ class Conversation:
             return
         try:
             if callable(getattr(self.stt, "stream", None)):
-                session = self.stt.stream(self.language, sample_rate=self.segmenter.sample_rate)
+                session = self.stt.stream(
+                    self.language, sample_rate=self.segmenter.sample_rate, expects=self.expects
+                )
                 self._live = _ThreadedRecognition(session, self._stream_batch_bytes)
             elif callable(getattr(self.stt, "open_stream", None)):
                 stream = self.stt.open_stream(
-                    language=self.language, encoding="mulaw", sample_rate=self.segmenter.sample_rate
+                    language=self.language,
+                    encoding="mulaw",
+                    sample_rate=self.segmenter.sample_rate,
+                    expects=self.expects,
                 )
                 self._live = _AsyncRecognition(stream, self._stream_batch_bytes // 2)
         except Exception:  # no streaming this time: the utterance is transcribed at the end
@@ -591,7 +598,11 @@ class Conversation:
                 logger.warning("Streaming recognition failed, transcribing instead: %s", exc)
                 live.cancel()
         return await asyncio.to_thread(
-            self.stt.transcribe, event.pcm16, event.sample_rate, language=self.language
+            self.stt.transcribe,
+            event.pcm16,
+            event.sample_rate,
+            language=self.language,
+            expects=self.expects,
         )
 
     async def _ask_agent(self, call: Awaitable[AgentTurn]) -> AgentTurn:
@@ -601,6 +612,7 @@ class Conversation:
         self, reply: AgentTurn, *, latency: TurnLatency | None, speech_end: float | None = None
     ) -> None:
         self.language = reply.language or self.language
+        self.expects = reply.expects
         turn = self._add_turn("agent", reply.text, reply.language, None)
         await self._set_state(SessionState.SPEAKING)
         self._speaking_turn = turn

@@ -341,8 +341,12 @@ class FallbackSpeechToText:
         self.fallback = fallback
         self.breaker = breaker or CircuitBreaker("stt")
 
-    def transcribe(self, pcm16: bytes, sample_rate: int, *, language: str) -> Transcript:
+    def transcribe(
+        self, pcm16: bytes, sample_rate: int, *, language: str, expects: str = ""
+    ) -> Transcript:
         try:
-            return self.breaker.call(self.primary.transcribe, pcm16, sample_rate, language=language)
+            return self.breaker.call(
+                self.primary.transcribe, pcm16, sample_rate, language=language, expects=expects
+            )
         except Exception:
-            return self.fallback.transcribe(pcm16, sample_rate, language=language)
+            return self.fallback.transcribe(pcm16, sample_rate, language=language, expects=expects)

@@ -42,10 +42,18 @@ class Transcript:
         return not self.text.strip()
 
 
+# What the agent's last question expects (``AgentReply.expects``): a provider
+# may listen for it.  The offline recogniser switches to its name search for
+# EXPECTS_NAME; "" (or anything else) is the general clinic model.
+EXPECTS_NAME = "name"
+
+
 @runtime_checkable
 class SpeechToText(Protocol):
-    def transcribe(self, pcm16: bytes, sample_rate: int, *, language: str) -> Transcript:
-        """Transcribe one utterance of mono int16 PCM."""
+    def transcribe(
+        self, pcm16: bytes, sample_rate: int, *, language: str, expects: str = ""
+    ) -> Transcript:
+        """Transcribe one utterance of mono int16 PCM (``expects``: see EXPECTS_NAME)."""
         ...
 
 
@@ -74,7 +82,9 @@ class StreamingSpeechToText(SpeechToText, Protocol):
     Providers without it are used through ``transcribe`` after the end of speech.
     """
 
-    def stream(self, language: str, *, sample_rate: int = 8000) -> SpeechStream: ...
+    def stream(
+        self, language: str, *, sample_rate: int = 8000, expects: str = ""
+    ) -> SpeechStream: ...
 
 
 # ---------------------------------------------------------------------------
@@ -190,6 +200,17 @@ def build_arpa_lm(sentences: Iterable[str], path: str, *, discount_mass: float =
     lm.write_file(path)
 
 
+_shared_models = tempfile.TemporaryDirectory(prefix="voice-lm-")
+
+
+@lru_cache(maxsize=2)
+def _names_lm(sentences: tuple[str, ...]) -> str:
+    """The name search's model file: the same for every clinic, so built once (~0.5 s)."""
+    path = os.path.join(_shared_models.name, f"names-{len(sentences)}-{hash(sentences)}.lm")
+    build_arpa_lm(sentences, path)
+    return path
+
+
 # ---------------------------------------------------------------------------
 # PocketSphinx recogniser
 # ---------------------------------------------------------------------------
@@ -269,6 +290,7 @@ class PocketsphinxSTT:
         self._lm_path = os.path.join(self._tmpdir.name, "clinic.lm")
         write_dictionary(self.pronunciations, self._dict_path)
         build_arpa_lm(sentences, self._lm_path)
+        self._names_lm_path = _names_lm(tuple(vocabulary.name_sentences()))
 
         self._config: dict[str, Any] = {
             "hmm": pocketsphinx.get_model_path("en-us/en-us"),
@@ -336,6 +358,7 @@ class PocketsphinxSTT:
         try:
             decoder = pocketsphinx.Decoder(**self._config)
             decoder.add_jsgf_string(_PRIMING_SEARCH, self._priming_grammar)
+            decoder.add_lm_file(_NAMES_SEARCH, self._names_lm_path)
             return _Decoders(decoder, pocketsphinx.Decoder(**self._probe_config))
         except BaseException:
             with self._pool_lock:
@@ -356,12 +379,22 @@ class PocketsphinxSTT:
         self._pool.put(decoders)
 
     # -- recognition --------------------------------------------------------------------
-    def stream(self, language: str = "en", *, sample_rate: int = 8000) -> PocketsphinxStream:
-        """A session for one utterance, fed while it is spoken; see :class:`SpeechStream`."""
-        return PocketsphinxStream(self, language=language, sample_rate=sample_rate)
+    def stream(
+        self, language: str = "en", *, sample_rate: int = 8000, expects: str = ""
+    ) -> PocketsphinxStream:
+        """A session for one utterance, fed while it is spoken; see :class:`SpeechStream`.
 
-    def transcribe(self, pcm16: bytes, sample_rate: int, *, language: str = "en") -> Transcript:
-        session = self.stream(language, sample_rate=sample_rate)
+        ``expects`` EXPECTS_NAME decodes with the name search (common Indian names,
+        "my name is ...", yes/no), anything else with the clinic's model.
+        """
+        return PocketsphinxStream(
+            self, language=language, sample_rate=sample_rate, names=expects == EXPECTS_NAME
+        )
+
+    def transcribe(
+        self, pcm16: bytes, sample_rate: int, *, language: str = "en", expects: str = ""
+    ) -> Transcript:
+        session = self.stream(language, sample_rate=sample_rate, expects=expects)
         try:
             session.feed(pcm16)
             return session.finish()
@@ -411,6 +444,7 @@ _DECODE_BLOCK = 640  # samples per process_raw call: 40 ms at 16 kHz, ~2 ms hold
 _CMN_WINDOW_S = 6.0  # cepstral means over at most the last 6 s (bounds the probe's work)
 _NOISE_SEED = 0x5EED
 _PRIMING_SEARCH = "priming"
+_NAMES_SEARCH = "names"
 
 
 @lru_cache(maxsize=4)
@@ -469,11 +503,14 @@ class PocketsphinxStream:
     backchannel cancelled early never holds one.
     """
 
-    def __init__(self, owner: PocketsphinxSTT, *, language: str, sample_rate: int) -> None:
+    def __init__(
+        self, owner: PocketsphinxSTT, *, language: str, sample_rate: int, names: bool = False
+    ) -> None:
         if sample_rate <= 0:
             raise ValueError("sample_rate must be positive")
         rate = owner.MODEL_RATE
         self._owner = owner
+        self._search = _NAMES_SEARCH if names else None  # None: the clinic LM
         self.language = language
         self.sample_rate = sample_rate
         self._resampler = Resampler(sample_rate, rate) if sample_rate != rate else None
@@ -700,7 +737,7 @@ class PocketsphinxStream:
         decoder.start_utt()
         decoder.process_raw(_priming_audio(self._owner.noise_floor))
         decoder.end_utt()
-        decoder.activate_search()  # back to the clinic LM
+        decoder.activate_search(self._search)  # the clinic LM, or the name search
         self._decoders = decoders
         return True
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 # ---------------------------------------------------------------------------
 # Text normalisation (shared by corpus building and transcript scoring)
@@ -223,6 +224,7 @@ HINDI_WORDS: frozenset[str] = frozenset(
         "dedh", "dhai", "wala", "waala", "aur", "lekin", "agla", "agle", "hafte", "mera",
         "meri", "naam", "samay", "badalna", "radd", "kijiye", "khulta", "khula", "kitne",
         "kitni", "kahan", "pata", "tak", "kaun", "baat", "kisi", "insaan", "karwaiye",
+        "galat", "mere", "liye",
     }
     | set(HINDI_NUMBERS)
     | set(HINDI_WEEKDAYS)
@@ -348,6 +350,85 @@ HINDI_TEMPLATES: tuple[str, ...] = (
     "kisi insaan se baat karwaiye",
 )
 
+# Names a caller gives when asked "your name?".  Open vocabulary, so the
+# recogniser cannot know them all; a list of common Indian given names and
+# surnames, in a search of their own that is used only for that answer
+# (``name_sentences``), hears most callers well enough for the agent to read the
+# name back and be corrected.  The clinic's other questions never compete with
+# these ~250 words (which would cost accuracy and decoding time there).
+GIVEN_NAMES: tuple[str, ...] = tuple(
+    """
+    aarti aditi aisha ananya anita anjali archana asha ayesha bhavna deepa divya durga
+    fatima gauri geeta gurpreet harpreet isha jyoti kajal kamala kavita kiran komal lakshmi
+    lata madhuri mamta manju mary meena meera megha nandini nazia neha nisha padma pallavi
+    parvati payal pooja poonam preeti priya pushpa radha rani rekha ritika ritu riya sana
+    sangeeta sapna sarah sarita saroj savita seema shalini shilpa shreya shweta simran sita
+    sneha suman sunita swati tanvi usha vandana zara
+    aarav abhishek aditya ajay akash ali amit anil ankit arif arjun arun ashish ashok ayaan
+    balwinder deepak dev dinesh farhan ganesh gaurav girish gopal gurmeet hari harish harjit
+    imran irfan ishaan john joseph kabir karan kishore krishna kuldeep mahesh manish manoj
+    mohammed mohan mukesh naresh nikhil prakash pradeep prasad rahul raj raju rakesh ram
+    ramesh ravi reyansh rohan rohit sachin sai salman sandeep sanjay satish saurabh shyam
+    srinivas sunil sunny suresh tarun varun venkat vijay vikram vinod vishal vivaan yash
+    """.split()  # noqa: SIM905
+)
+SURNAMES: tuple[str, ...] = tuple(
+    """
+    agarwal ahmed ansari arora banerjee bansal bhat bhatia bhatt bisht bose chatterjee
+    chaudhary chauhan chopra chowdhury das desai deshpande devi dhillon dsouza dubey dutta
+    fernandes george ghosh gill goyal grewal gupta hegde iyer jadhav jain joshi kapoor kaul
+    kaur khan khanna kulkarni kumar kurian malhotra mathur mehta menon mishra mittal
+    mukherjee naidu nair negi pandey parikh patel pathak patil pawar pillai pinto qureshi
+    raina rao rathore rawat reddy roy saxena sen sethi shah sharma sheikh shinde shukla
+    siddiqui singh sinha srivastava thakur thomas tiwari trivedi varghese verma yadav
+    """.split()  # noqa: SIM905
+)
+NAME_TEMPLATES: tuple[str, ...] = (
+    "my name is {given} {surname}",
+    "my name is {given}",
+    "{given} {surname}",
+    "{given}",
+    "the name is {given} {surname}",
+    "it is {given} {surname}",
+    "it is for {given}",
+    "it is for my son {given}",
+    "it is for my daughter {given}",
+    "it is for my wife {given}",
+    "it is for my husband {given}",
+    "it is for my mother {given}",
+    "it is for my father {given}",
+    "no my name is {given} {surname}",
+    "no it is {given} {surname}",
+    "mera naam {given} {surname} hai",
+    "mera naam {given} hai",
+    "naam {given} {surname} hai",
+    "{given} {surname} ke liye",
+    "nahi mera naam {given} {surname} hai",
+)
+# What else is said at "your name?" / "is the name X?": kept in that search so a
+# "yes", a "no" or a change of mind is still heard there.
+NAME_ANSWERS: tuple[str, ...] = (
+    "yes",
+    "yes that is right",
+    "yes that's right",
+    "no",
+    "no that's wrong",
+    "no that is wrong",
+    "haan",
+    "haan ji",
+    "haan sahi hai",
+    "nahi",
+    "nahi galat hai",
+    "it is for me",
+    "for me",
+    "mere liye",
+    "someone else",
+    "i want to talk to the receptionist",
+    "receptionist se baat karni hai",
+    "bye",
+    "that is all thank you",
+)
+
 SLOT_VALUES: Mapping[str, tuple[str, ...]] = {
     "day": (
         "today",
@@ -373,6 +454,8 @@ SLOT_VALUES: Mapping[str, tuple[str, ...]] = {
     "hday": ("kal", "parso", "aaj", "agle hafte", *HINDI_WEEKDAYS),
     "hperiod": ("subah", "dopahar", "shaam", "raat"),
     "hnum": (*HINDI_NUMBERS, "saadhe das", "sawa gyarah", "dedh", "dhai"),
+    "given": GIVEN_NAMES,
+    "surname": SURNAMES,
 }
 
 
@@ -428,12 +511,39 @@ class ClinicVocabulary:
                 corpus.extend([norm] * max(1, self.phrase_weight))
         return [normalize_text(s) for s in corpus]
 
+    def name_sentences(self) -> list[str]:
+        """The corpus of the search used when the caller is asked for a name.
+
+        The same for every clinic (the recogniser builds its model once per
+        process); answers that are not names are weighted like clinic phrases.
+        """
+        return list(_name_corpus(max(1, self.phrase_weight)))
+
     def g2p_words(self) -> set[str]:
         """Words whose Indian pronunciation should be added from G2P."""
         names = {w for n in self.doctor_names for w in normalize_text(n).split()}
-        return set(HINDI_WORDS) | names
+        return set(HINDI_WORDS) | names | set(GIVEN_NAMES) | set(SURNAMES)
 
     def words(self) -> set[str]:
-        return {w for s in self.sentences() for w in s.split()} | {
-            w.lower() for w in self.pronunciations
-        }
+        """Every word either search can produce (one pronunciation dictionary serves both)."""
+        return (
+            {w for s in self.sentences() for w in s.split()}
+            | _name_words(max(1, self.phrase_weight))
+            | {w.lower() for w in self.pronunciations}
+        )
+
+
+@lru_cache(maxsize=4)
+def _name_corpus(answer_weight: int) -> tuple[str, ...]:
+    corpus = [normalize_text(s) for s in expand_templates(NAME_TEMPLATES, SLOT_VALUES)]
+    # Every given name before every surname (already in normal form): the trigram
+    # model keeps little mass for unseen pairs, and a surname heard after the
+    # "wrong" given name was replaced by one seen there ("Vikram Singh" -> "Vikram hai").
+    corpus += [f"{given} {surname}" for given in GIVEN_NAMES for surname in SURNAMES]
+    corpus += [normalize_text(answer) for answer in NAME_ANSWERS] * answer_weight
+    return tuple(corpus)
+
+
+@lru_cache(maxsize=4)
+def _name_words(answer_weight: int) -> frozenset[str]:
+    return frozenset(w for s in _name_corpus(answer_weight) for w in s.split())

@@ -165,6 +165,8 @@ def test_english_booking_over_several_collects_books_and_finalizes(client, clini
     assert call.action == f"{COLLECT}?turn=2"
 
     call.say("my name is Anil Verma")
+    assert call.said.startswith("I have the name as Anil Verma. Is that right?")
+    call.say("yes")
     assert call.said.startswith("Thank you, Anil Verma.") and call.said.endswith("Shall I book it?")
     assert not Appointment.objects.exists()  # nothing before the yes
 
@@ -190,8 +192,8 @@ def test_english_booking_over_several_collects_books_and_finalizes(client, clini
     assert log.language == "en" and log.sentiment
     assert "Booked Anil Verma with Dr. Priya Sharma" in log.summary
     speakers = [t["speaker"] for t in log.turns]
-    assert speakers == ["agent"] + ["patient", "agent"] * 4
-    yes = log.turns[5]
+    assert speakers == ["agent"] + ["patient", "agent"] * 5
+    yes = log.turns[7]
     assert (yes["text"], yes["language"], yes["confidence"]) == ("yes", "en", 0.88)
     assert all(t["time"].endswith("Z") for t in log.turns)
     assert "patient: my name is Anil Verma" in log.transcript

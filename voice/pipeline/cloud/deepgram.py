@@ -47,7 +47,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from ..codecs import pcm16_to_mulaw, resample
-from ..stt import Transcript
+from ..stt import EXPECTS_NAME, Transcript
 from ._ws import aclose_in_background, close_in_background
 from .errors import (
     CloudProviderError,
@@ -264,7 +264,14 @@ class DeepgramSTT:
     def language_code(self, language: str) -> str:
         return deepgram_language(language, self.model, self.languages)
 
-    def listen_url(self, language: str, *, encoding: str, sample_rate: int) -> str:
+    def listen_url(
+        self, language: str, *, encoding: str, sample_rate: int, expects: str = ""
+    ) -> str:
+        """The streaming endpoint with this session's options.
+
+        The clinic's keywords (doctors' names) are boosted, except when the caller is
+        asked for a name: there a boosted "Mehta" would swallow a patient's "Mehra".
+        """
         params: list[tuple[str, str]] = [
             ("model", self.model),
             ("language", self.language_code(language)),
@@ -278,10 +285,11 @@ class DeepgramSTT:
             ),
             ("smart_format", _flag(self.smart_format)),
         ]
+        keywords = () if expects == EXPECTS_NAME else self.keywords
         if self.model.startswith("nova-3"):
-            params += [("keyterm", k) for k in self.keywords]
+            params += [("keyterm", k) for k in keywords]
         else:
-            params += [("keywords", f"{k}:{self.keyword_boost:g}") for k in self.keywords]
+            params += [("keywords", f"{k}:{self.keyword_boost:g}") for k in keywords]
         params += list(self.extra_params.items())
         return f"{self.url}?{urlencode(params)}"
 
@@ -307,7 +315,9 @@ class DeepgramSTT:
         }
 
     # -- SpeechToText -------------------------------------------------------------------
-    def transcribe(self, pcm16: bytes, sample_rate: int, *, language: str) -> Transcript:
+    def transcribe(
+        self, pcm16: bytes, sample_rate: int, *, language: str, expects: str = ""
+    ) -> Transcript:
         """One utterance, blocking (call from a worker thread)."""
         from websockets.exceptions import ConnectionClosed, ConnectionClosedOK
         from websockets.sync.client import connect
@@ -316,7 +326,7 @@ class DeepgramSTT:
         if not pcm16:
             return Transcript("", language, 0.0)
         payload, encoding, rate = self.encode(pcm16, sample_rate)
-        url = self.listen_url(language, encoding=encoding, sample_rate=rate)
+        url = self.listen_url(language, encoding=encoding, sample_rate=rate, expects=expects)
         results = DeepgramResults(self.name)
         try:
             # legacy=True: a connection object we close ourselves (in the background).
@@ -362,6 +372,7 @@ class DeepgramSTT:
         encoding: str = "mulaw",
         sample_rate: int = 8000,
         on_interim: Callable[[str], None] | None = None,
+        expects: str = "",
     ) -> DeepgramStream:
         """A live session for one utterance; see :class:`DeepgramStream`."""
         return DeepgramStream(
@@ -370,6 +381,7 @@ class DeepgramSTT:
             encoding=encoding,
             sample_rate=sample_rate,
             on_interim=on_interim,
+            expects=expects,
         )
 
 
@@ -395,11 +407,13 @@ class DeepgramStream:
         encoding: str = "mulaw",
         sample_rate: int = 8000,
         on_interim: Callable[[str], None] | None = None,
+        expects: str = "",
     ) -> None:
         if encoding not in _BYTES_PER_SAMPLE:
             raise ValueError(f"encoding must be one of {sorted(_BYTES_PER_SAMPLE)}")
         self.stt = stt
         self.language = language
+        self.expects = expects
         self.encoding = encoding
         self.sample_rate = sample_rate
         self.on_interim = on_interim
@@ -414,7 +428,10 @@ class DeepgramStream:
     @property
     def url(self) -> str:
         return self.stt.listen_url(
-            self.language, encoding=self.encoding, sample_rate=self.sample_rate
+            self.language,
+            encoding=self.encoding,
+            sample_rate=self.sample_rate,
+            expects=self.expects,
         )
 
     def start(self) -> None:

@@ -185,10 +185,12 @@ class FallbackSTT(FallbackSpeechToText):
     def usage_report(self) -> dict[str, Any]:
         return self.usage.report()
 
-    def transcribe(self, pcm16: bytes, sample_rate: int, *, language: str) -> Transcript:
+    def transcribe(
+        self, pcm16: bytes, sample_rate: int, *, language: str, expects: str = ""
+    ) -> Transcript:
         try:
             result = self.breaker.call(
-                self.primary.transcribe, pcm16, sample_rate, language=language
+                self.primary.transcribe, pcm16, sample_rate, language=language, expects=expects
             )
         except CircuitOpenError:
             pass  # known down: straight to the fallback
@@ -197,7 +199,7 @@ class FallbackSTT(FallbackSpeechToText):
         else:
             self.usage.primary_served()
             return result
-        result = self.fallback.transcribe(pcm16, sample_rate, language=language)
+        result = self.fallback.transcribe(pcm16, sample_rate, language=language, expects=expects)
         self.usage.fallback_served()
         return result
 
@@ -208,6 +210,7 @@ class FallbackSTT(FallbackSpeechToText):
         encoding: str = "mulaw",
         sample_rate: int = 8000,
         on_interim: Callable[[str], None] | None = None,
+        expects: str = "",
     ) -> GuardedStream:
         """A live session on the primary while its breaker allows; see :class:`GuardedStream`."""
         return GuardedStream(
@@ -216,6 +219,7 @@ class FallbackSTT(FallbackSpeechToText):
             encoding=encoding,
             sample_rate=sample_rate,
             on_interim=on_interim,
+            expects=expects,
         )
 
 
@@ -236,9 +240,11 @@ class GuardedStream:
         encoding: str = "mulaw",
         sample_rate: int = 8000,
         on_interim: Callable[[str], None] | None = None,
+        expects: str = "",
     ) -> None:
         self.owner = owner
         self.language = language
+        self.expects = expects
         self._stream: Any = None
         self._direct = False  # primary cannot stream: finish() uses owner.transcribe
         opener = getattr(owner.primary, "open_stream", None)
@@ -250,6 +256,7 @@ class GuardedStream:
                 encoding=encoding,
                 sample_rate=sample_rate,
                 on_interim=on_interim,
+                expects=expects,
             )
             self._stream.start()
 
@@ -265,7 +272,7 @@ class GuardedStream:
         owner, breaker = self.owner, self.owner.breaker
         if self._direct:
             return await asyncio.to_thread(
-                owner.transcribe, pcm16, sample_rate, language=self.language
+                owner.transcribe, pcm16, sample_rate, language=self.language, expects=self.expects
             )
         stream, self._stream = self._stream, None
         if stream is not None:
@@ -285,7 +292,11 @@ class GuardedStream:
                 owner.usage.primary_served()
                 return result
         result = await asyncio.to_thread(
-            owner.fallback.transcribe, pcm16, sample_rate, language=self.language
+            owner.fallback.transcribe,
+            pcm16,
+            sample_rate,
+            language=self.language,
+            expects=self.expects,
         )
         owner.usage.fallback_served()
         return result

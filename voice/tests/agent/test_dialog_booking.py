@@ -171,6 +171,8 @@ def test_someone_else_on_a_family_phone_is_registered(call, family, sharma):
     reply = c.say("koi aur")
     assert reply.expects == "name"
     reply = c.say("Meera Kumar")
+    assert reply.text.startswith("Maine naam Meera Kumar suna. Kya yeh sahi hai?")
+    reply = c.say("haan")
     assert reply.text.startswith("Dhanyavaad, Meera Kumar ji.")
     c.say("haan")
     assert only_appointment().patient.name == "Meera Kumar"
@@ -186,6 +188,13 @@ def test_new_caller_is_asked_the_name_and_registered_with_the_language(call, sha
     assert reply.text == "May I have the patient's full name, please?"
 
     reply = c.say("my name is Anil Verma")
+    assert reply.text == (
+        "I have the name as Anil Verma. Is that right? "
+        "Please say yes or no, or press 1 for yes and 2 for no."
+    )
+    assert reply.expects == "name"  # yes/no, or the name again: listened for as a name
+    assert not Patient.objects.filter(phone=phone).exists()  # nothing stored before the yes
+    reply = c.say("yes")
     patient = Patient.objects.get(clinic=clinic, phone=phone)
     assert patient.name == "Anil Verma"
     assert patient.language_preference == "en"
@@ -202,6 +211,7 @@ def test_new_hinglish_caller_bare_name_answer(call, sharma, clinic):
     reply = c.say("mujhe kal shaam 5 baje Dr Sharma se milna hai")
     assert reply.text == "Kripya mareez ka poora naam bataiye."
     c.say("ji, Pooja Sharma")
+    c.say("haan ji")
     patient = Patient.objects.get(phone="+919812345679")
     assert (patient.name, patient.language_preference) == ("Pooja Sharma", "hi-en")
 
@@ -210,6 +220,8 @@ def test_devanagari_name_is_kept_in_devanagari(call, sharma, clinic):
     c = call("+919812345670")
     c.say("मुझे कल सुबह 10 बजे डॉक्टर शर्मा से मिलना है")
     reply = c.say("मेरा नाम रवि है")
+    assert reply.text.startswith("मैंने नाम रवि सुना।")
+    reply = c.say("हाँ")
     patient = Patient.objects.get(phone="+919812345670")
     assert (patient.name, patient.language_preference) == ("रवि", "hi")
     assert reply.text.startswith("धन्यवाद, रवि जी।")
@@ -312,7 +324,8 @@ def test_changing_the_doctor_while_asked_for_the_name_keeps_the_booking(call, sh
     reply = c.say("actually Dr Gupta")  # at the name question
     assert reply.expects == "name"
     assert not Patient.objects.filter(phone="+919812345671").exists()
-    reply = c.say("Neha Singh")
+    c.say("Neha Singh")
+    reply = c.press("1")  # yes, the name is right
     assert reply.text.endswith(
         "Dr. Rajesh Gupta, tomorrow at 10 am, for Neha Singh. Shall I book it?"
     )
@@ -323,6 +336,7 @@ def test_booking_for_a_relative_asks_the_name_even_on_a_known_phone(call, ravi, 
     reply = c.say("mere bete ke liye Dr Sharma kal 10 baje appointment chahiye")
     assert reply.expects == "name"
     c.say("Arjun Kumar")
+    c.say("haan")
     c.say("haan")
     assert only_appointment().patient.name == "Arjun Kumar"
 
@@ -351,6 +365,8 @@ def test_a_new_family_member_sharing_the_surname_is_registered(call, family, sha
     c = call(family[0].phone)
     c.say("Dr Sharma kal 10 baje")
     reply = c.say("Arjun Kumar")  # at "who is it for?": not Rajesh, Sunita or Aarav Kumar
+    assert reply.text.startswith("Maine naam Arjun Kumar suna.")
+    reply = c.say("haan")
     assert reply.text.startswith("Dhanyavaad, Arjun Kumar ji.")
     c.say("haan")
     assert only_appointment().patient.name == "Arjun Kumar"

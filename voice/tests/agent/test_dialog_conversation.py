@@ -242,6 +242,8 @@ def test_a_name_said_during_the_booking_registers_that_patient(call, ravi, sharm
     c = call(ravi.phone)
     c.say("I want to book for my mother with Dr Sharma tomorrow at 10 am")  # ravi's phone
     reply = c.say("her name is Kamla Devi")
+    assert reply.text.startswith("I have the name as Kamla Devi. Is that right?")
+    reply = c.say("yes")
     assert reply.text.startswith("Thank you, Kamla Devi.")
     # the phone's own patient is not assumed: the booking is for Kamla
     assert reply.text.endswith("for Kamla Devi. Shall I book it?")

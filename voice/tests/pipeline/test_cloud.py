@@ -104,10 +104,11 @@ class OfflineSTT:
     name = "pocketsphinx"
 
     def __init__(self, text="offline"):
-        self.text, self.calls = text, 0
+        self.text, self.calls, self.expects = text, 0, []
 
-    def transcribe(self, pcm16, sample_rate, *, language):
+    def transcribe(self, pcm16, sample_rate, *, language, expects=""):
         self.calls += 1
+        self.expects.append(expects)
         return Transcript(self.text, language, 0.5)
 
 
@@ -200,6 +201,17 @@ def test_language_mapping():
     stt = DeepgramSTT(API_KEY, model="nova-3", keywords=("Sharma",))
     url = stt.listen_url("hi-en", encoding="mulaw", sample_rate=8000)
     assert "language=multi" in url and "keyterm=Sharma" in url and "keywords" not in url
+
+
+def test_the_doctors_names_are_not_boosted_while_the_caller_gives_a_name():
+    # A boosted "Mehta" would turn a patient called Mehra into the doctor.
+    for model, param in (("nova-3", "keyterm"), ("nova-2", "keywords")):
+        stt = DeepgramSTT(API_KEY, model=model, keywords=("Sharma", "Mehta"))
+        assert f"{param}=Mehta" in stt.listen_url("en", encoding="mulaw", sample_rate=8000)
+        url = stt.listen_url("en", encoding="mulaw", sample_rate=8000, expects="name")
+        assert param not in url and "Mehta" not in url
+        assert "Mehta" not in stt.open_stream(language="en", expects="name").url
+        assert "Mehta" in stt.open_stream(language="en", expects="yes_no").url
 
 
 def test_results_parsing_interim_final_and_errors():
@@ -1019,6 +1031,22 @@ def test_the_conversation_falls_back_offline_when_the_deepgram_stream_fails(deep
     report = stt.usage_report()
     assert report["stt_served"] == {"pocketsphinx": 3} and report["stt_fallbacks"] == 3
     assert report["stt_errors"] == {"ProviderConnectionError": 2}
+
+
+def test_the_offline_fallback_listens_for_what_the_stream_listened_for(deepgram):
+    # A name asked for on a cloud call, the stream lost: the offline recogniser
+    # takes the utterance with its name search, not the clinic model.
+    offline = OfflineSTT("meera nair")
+    stt = FallbackSTT(DeepgramSTT(API_KEY, url=deepgram.url, **FAST), offline).for_call()
+    deepgram.fail_next("drop", 1)
+
+    async def scenario():
+        stream = stt.open_stream(language="en", expects="name")
+        stream.feed(pcm16_to_mulaw(_LOUD))
+        return await stream.finish(_LOUD, 8000)
+
+    assert asyncio.run(scenario()).text == "meera nair"
+    assert offline.expects == ["name"]
 
 
 # ---------------------------------------------------------------------------

@@ -76,12 +76,16 @@ class StreamingSTT:
         self.sessions: list[FakeSession] = []
         self.transcribed: list[bytes] = []
         self.fail = fail
+        self.expects: list[str] = []  # the hint of every recognition started
 
-    def transcribe(self, pcm16: bytes, sample_rate: int, *, language: str) -> Transcript:
+    def transcribe(
+        self, pcm16: bytes, sample_rate: int, *, language: str, expects: str = ""
+    ) -> Transcript:
         self.transcribed.append(pcm16)
         return Transcript("transcribed words", language, 0.9)
 
-    def stream(self, language: str, *, sample_rate: int = 8000) -> FakeSession:
+    def stream(self, language: str, *, sample_rate: int = 8000, expects: str = "") -> FakeSession:
+        self.expects.append(expects)
         self.sessions.append(FakeSession(self.fail))
         return self.sessions[-1]
 
@@ -89,8 +93,12 @@ class StreamingSTT:
 class PlainSTT:
     def __init__(self) -> None:
         self.transcribed: list[bytes] = []
+        self.expects: list[str] = []
 
-    def transcribe(self, pcm16: bytes, sample_rate: int, *, language: str) -> Transcript:
+    def transcribe(
+        self, pcm16: bytes, sample_rate: int, *, language: str, expects: str = ""
+    ) -> Transcript:
+        self.expects.append(expects)
         self.transcribed.append(pcm16)
         return Transcript("transcribed words", language, 0.9)
 
@@ -120,13 +128,22 @@ class CloudSTT(PlainSTT):
         self.streams: list[FakeCloudStream] = []
         self.encodings: list[str] = []
 
-    def open_stream(self, *, language: str, encoding: str = "mulaw", sample_rate: int = 8000):
+    def open_stream(
+        self, *, language: str, encoding: str = "mulaw", sample_rate: int = 8000, expects: str = ""
+    ):
+        self.expects.append(expects)
         self.encodings.append(encoding)
         self.streams.append(FakeCloudStream())
         return self.streams[-1]
 
 
-async def _call(stt, *, greeting_s: float = 0.1, config: ConversationConfig | None = None):
+async def _call(
+    stt,
+    *,
+    greeting_s: float = 0.1,
+    config: ConversationConfig | None = None,
+    agent: FakeAgent | None = None,
+):
     sent: list[dict] = []
 
     async def send(message: dict) -> None:
@@ -136,7 +153,7 @@ async def _call(stt, *, greeting_s: float = 0.1, config: ConversationConfig | No
     async def nothing(*_args) -> None:
         return None
 
-    agent = FakeAgent()
+    agent = agent or FakeAgent()
     conversation = Conversation(
         stt=stt,
         tts=FakeTTS(greeting_s),
@@ -207,6 +224,33 @@ def test_the_utterance_is_recognised_while_spoken_and_finished_at_the_end():
     ended = _ended(events)
     assert b"".join(session.fed) == ended.pcm16
     assert ended.pcm16.startswith(mulaw_to_pcm16(pcm16_to_mulaw(SILENT)))
+
+
+@pytest.mark.parametrize("stt_kind", ["streaming", "plain", "cloud"])
+def test_each_utterance_is_recognised_for_what_the_agent_last_asked(stt_kind):
+    # "Your name?" switches the offline recogniser to its name search; the answer
+    # to the next question is heard with the general model again.
+    stt = {"streaming": StreamingSTT, "plain": PlainSTT, "cloud": CloudSTT}[stt_kind]()
+
+    class AskingAgent(FakeAgent):
+        async def greet(self) -> AgentTurn:
+            return AgentTurn("Your name, please?", "en", expects="name")
+
+        async def respond(self, text: str, *, language: str, confidence: float) -> AgentTurn:
+            self.heard.append(text)
+            return AgentTurn("Shall I book it?", "en", expects="yes_no")
+
+    async def scenario():
+        conversation, agent, _, _ = await _call(stt, agent=AskingAgent())
+        await _until(lambda: conversation.state == SessionState.LISTENING)
+        await _say(conversation, 40)
+        await _until(lambda: len(agent.heard) == 1 and conversation.state == SessionState.LISTENING)
+        await _say(conversation, 40)
+        await _until(lambda: len(agent.heard) == 2)
+        await conversation.close()
+
+    asyncio.run(scenario())
+    assert stt.expects == ["name", "yes_no"]
 
 
 def test_a_backchannel_over_the_agent_cancels_its_recognition():

@@ -36,7 +36,7 @@ class FakeSTT:
     def __init__(self, text="ok", fail=False, **options):
         self.text, self.fail, self.options, self.calls = text, fail, options, 0
 
-    def transcribe(self, pcm16, sample_rate, *, language):
+    def transcribe(self, pcm16, sample_rate, *, language, expects=""):
         self.calls += 1
         if self.fail:
             raise ConnectionError("provider down")

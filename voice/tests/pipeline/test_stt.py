@@ -249,6 +249,45 @@ def test_vocabulary_bias_changes_what_is_heard():
     assert "kulkarni" in biased.transcribe(pcm, 8000, language="en").text.split()
 
 
+@needs_engines
+@pytest.mark.parametrize(
+    "answer", ["My name is Meera Nair", "Anjali Kapoor", "My name is Deepak Joshi"]
+)
+def test_the_name_search_hears_names_the_clinic_model_cannot(answer):
+    # At "your name?" the recogniser listens with its name search (common Indian
+    # given names and surnames). The clinic model has no names of callers: it heard
+    # "My name is Meera Nair" as "my name guruvar". Each is heard exactly in 5 of 5
+    # renditions here; three renditions, two must do.
+    expected = normalize_text(answer)
+    heard = [
+        stt().transcribe(speech_8k_fresh(answer), 8000, language="en", expects="name").text
+        for _ in range(3)
+    ]
+    assert sum(text == expected for text in heard) >= 2, heard
+    general = stt().transcribe(speech_8k(answer), 8000, language="en").text
+    assert general != expected
+
+
+@needs_engines
+def test_the_name_search_still_hears_yes_and_no():
+    for answer in ("yes", "no", "no that is wrong"):
+        text = stt().transcribe(speech_8k(answer), 8000, language="en", expects="name").text
+        assert text == answer
+
+
+@needs_engines
+def test_a_stream_for_a_name_gives_what_transcribing_gives():
+    request = speech_8k(KEY_SENTENCE)
+    before = stt().transcribe(request, 8000, language="en").text
+    pcm = speech_8k("My name is Meera Nair")
+    session = stt().stream("en", sample_rate=8000, expects="name")
+    for start in range(0, len(pcm), 320):
+        session.feed(pcm[start : start + 320])
+    assert session.finish().text == stt().transcribe(pcm, 8000, expects="name").text
+    # The pooled decoder it used hears the next utterance with the clinic model again.
+    assert stt().transcribe(request, 8000, language="en").text == before
+
+
 def test_cmudict_table_keeps_every_variant_untracked(tmp_path):
     import gc
 
