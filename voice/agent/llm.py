@@ -154,7 +154,7 @@ TOOL_SPECS = [
     ),
     _function(
         "create_patient",
-        "Register a new patient on the caller's phone number. Ask the name first.",
+        "Register a new patient on the caller's phone number. Ask the name and read it back first.",
         {
             "name": {"type": "string", "description": "Patient's full name as said."},
             "language": {"type": "string", "enum": ["en", "hi", "hi-en"]},
@@ -429,7 +429,8 @@ class LLMAgent(CallReport):
             "details back and wait for a clear yes.\n"
             "- 'kal' means tomorrow when booking; use parse_date when unsure of a date.\n"
             "- Several patients on the phone: ask whom the appointment is for. Unknown caller: "
-            "ask the name and call create_patient before booking.\n"
+            "ask the name, read it back ('I have the name as ...; is that right?'), and only "
+            "after a yes call create_patient, before booking.\n"
             "- Caller asks for a person, human, receptionist or operator, or you cannot help "
             "after a few tries: call transfer_to_human and say you are connecting them.\n"
             "- Caller is done ('bas', 'that's all', 'dhanyavaad', 'bye'): say goodbye and call "
