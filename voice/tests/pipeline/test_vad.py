@@ -280,15 +280,21 @@ def test_quiet_windows_skip_the_model_and_segment_the_same(phone_speech):
     gated = SileroVAD(8000, wait_for_model=True)
     every = SileroVAD(8000, wait_for_model=True, silence_floor_dbfs=None)
     try:
-        results = []
+        kinds, starts, ends = [], [], []
         for vad in (gated, every):
             events = segment_stream(
                 EndOfSpeechDetector(vad), phone_frames(phone_speech), mulaw=True
             )
-            results.append([(type(e).__name__, getattr(e, "start_ms", None)) for e in events])
-            ended = [e for e in events if isinstance(e, SpeechEnded)]
-            results[-1].append(ended[0].end_ms)
-        assert results[0] == results[1]  # same starts and the same end of speech
+            kinds.append([type(e).__name__ for e in events])
+            starts.append([e.start_ms for e in events if hasattr(e, "start_ms")])
+            ends.append([e.end_ms for e in events if isinstance(e, SpeechEnded)])
+        # The same events.  The gated model starts the sentence from a fresh state,
+        # the other from a state that heard a second of silence, so the first voiced
+        # window's probability differs a little and the start may move by one
+        # 20 ms frame (it did on one CI host); the end of speech is the same frame.
+        assert kinds[0] == kinds[1]
+        assert all(abs(a - b) <= 20 for a, b in zip(starts[0], starts[1], strict=True))
+        assert ends[0] == ends[1]
         # The silence around the sentence (2.5 s of it) never reached the network.
         assert every.windows_skipped == 0
         assert gated.windows_skipped >= 2.0 * 1000 / 32
