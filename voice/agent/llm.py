@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -357,7 +358,11 @@ class LLMAgent(CallReport):
             return AgentReply(text, guess, transfer=True, expects=EXPECTS["done"])
         if self._end:
             return AgentReply(text, guess, end_call=True, expects=EXPECTS["done"])
-        return AgentReply(text, guess, expects="intent")
+        # Only a new caller is asked a name to register (a family phone's patients
+        # are chosen among names the name search may not hold).
+        new_caller = s.patient_id is None and not self.tools.caller_patients()
+        expects = "name" if new_caller and _asks_for_a_name(text) else "intent"
+        return AgentReply(text, guess, expects=expects)
 
     def _read_back_writes(self) -> AgentReply:
         lang = self.state.language
@@ -613,6 +618,25 @@ class LLMAgent(CallReport):
         self.state.ended = True
         self.state.events.append({"type": "goodbye"})
         return {"ok": True}
+
+
+# "May I have your name?", "aapka naam kya hai?", "आपका नाम क्या है?", and the
+# read-back "I have the name as Meera Nair. Is that right?" (yes and no are in the
+# name search too).
+_NAME_WORD = re.compile(r"\b(name|naam)\b|नाम", re.IGNORECASE)
+_SENTENCE_END = re.compile(r"(?<=[.!?।])\s+")
+
+
+def _asks_for_a_name(text: str) -> bool:
+    """Whether the model's reply ends with a question about the caller's name.
+
+    The model says what it asks only in words, so this is read from them: the
+    recogniser then listens with the name search (``expects="name"``) for the answer,
+    as it does when the rules agent asks.  The question, or the sentence before it
+    (a read-back), must speak of a name.
+    """
+    sentences = _SENTENCE_END.split(text.strip())
+    return sentences[-1].endswith("?") and any(_NAME_WORD.search(t) for t in sentences[-2:])
 
 
 def _parse_date(value) -> date | None:

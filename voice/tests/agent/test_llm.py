@@ -258,3 +258,37 @@ def test_a_slow_model_cannot_hold_a_turn_beyond_its_budget(
     assert time.monotonic() - started < 1.5
     assert reply.text.endswith("Book kar doon?")  # the rules answered
     assert agent.mode == "rules"
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "Welcome! May I have your name, please?",
+        "Ji zaroor. Aapka naam kya hai?",
+        "जी, आपका नाम क्या है?",
+        "I have the name as Meera Nair. Is that right?",
+    ],
+)
+def test_when_the_model_asks_a_new_callers_name_the_recogniser_listens_for_a_name(
+    fake_llm, clinic, sharma, question
+):
+    fake_llm.script = [message(question)]
+    reply = build_agent(clinic, "+919812345600", now=NOW).respond("I want an appointment")
+    assert reply.expects == "name"
+
+
+def test_other_questions_and_known_callers_are_heard_as_usual(fake_llm, clinic, ravi, sharma):
+    # A question about something else, and a caller already known by the phone.
+    fake_llm.script = [message("Namaste! Dr. Sharma is in on Monday. Which time suits you?")]
+    assert build_agent(clinic, "+919812345600", now=NOW).respond("hi").expects == "intent"
+    fake_llm.script = [message("Whose name should I book it under?")]
+    assert build_agent(clinic, ravi.phone, now=NOW).respond("book for tomorrow").expects == (
+        "intent"
+    )
+
+
+def test_a_family_phone_is_not_asked_for_a_name_to_register(fake_llm, clinic, family, sharma):
+    agent = build_agent(clinic, family[0].phone, now=NOW)
+    agent.greet()  # a template: no patient chosen yet among the family
+    fake_llm.script = [message("Whose name should I book it under?")]
+    assert agent.respond("appointment chahiye").expects == "intent"
