@@ -649,10 +649,11 @@ def understand(
             for i, t in enumerate(tokens)
             if t.text.lower() in name_words and (i == 0 or tokens[i - 1].canon not in TITLES)
         }
-    # A name is no evidence of the language, nor is what stands where the name was
-    # asked for: offline recognition once heard "my name is Meera Nair" as "my name
-    # guruvar" (a Hindi weekday), and the call switched to Hinglish on that word.
-    unspoken = name_positions or (_name_slot(tokens) if expecting_name else set())
+    # A name is no evidence of the language, nor is what stands where a name is said
+    # ("my name ...", whenever it comes): offline recognition once heard "my name is
+    # Meera Nair" as "my name guruvar" (a Hindi weekday), and the call switched to
+    # Hinglish on that word.
+    unspoken = name_positions or _name_slot(tokens)
     if unspoken:
         rest = " ".join(t.text for i, t in enumerate(tokens) if i not in unspoken)
         result.language = detect_language(rest)

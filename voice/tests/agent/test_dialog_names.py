@@ -117,6 +117,14 @@ def test_a_name_does_not_change_the_language_of_the_call(call, sharma):
     assert reply.text.startswith("I have the name as Sunita Devi.")
 
 
+def test_a_name_said_before_it_is_asked_does_not_change_the_language_either(call, sharma):
+    c = call(NEW_CALLER)
+    reply = c.say("I want to book an appointment with Dr Sharma tomorrow at 10 pm")
+    assert reply.expects == "choice" and reply.language == "en"
+    reply = c.say("my name guruvar")
+    assert reply.language == "en"
+
+
 def test_the_name_question_asked_again_after_silence_listens_for_a_name(call, sharma):
     c = _at_the_name_question(call)
     assert c.last_agent.expects == "name"
