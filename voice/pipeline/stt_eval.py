@@ -34,6 +34,7 @@ EVAL_CASES: tuple[EvalCase, ...] = (
     _en("I want to book an appointment with doctor Sharma tomorrow at ten am"),
     _en("Please cancel my appointment with doctor Gupta on Friday"),
     _en("Can I reschedule to Monday at four thirty pm"),
+    _en("Can I come on Thursday at nine thirty am"),
     _en("Yes that is fine"),
     _en("No I want doctor Mehta"),
     _en("Is doctor Rao available on Wednesday"),

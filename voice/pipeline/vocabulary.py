@@ -444,7 +444,11 @@ SLOT_VALUES: Mapping[str, tuple[str, ...]] = {
     "time": tuple(f"{h} am" for h in HOURS)
     + tuple(f"{h} pm" for h in HOURS)
     + tuple(f"{h} o'clock" for h in HOURS)
+    # With "thirty pm" alone in the corpus, "nine thirty am" was heard as "nine
+    # thirty pm" every time.  (Both halves for fifteen and forty five too cost more
+    # word accuracy elsewhere than they gained: those are heard right already.)
     + tuple(f"{h} thirty" for h in HOURS)
+    + tuple(f"{h} thirty am" for h in HOURS)
     + tuple(f"{h} thirty pm" for h in HOURS)
     + tuple(f"{h} fifteen" for h in HOURS)
     + tuple(f"{h} forty five" for h in HOURS)

@@ -185,6 +185,26 @@ def test_word_accuracy_on_phone_channel():
 
 @needs_engines
 @pytest.mark.parametrize(
+    ("said", "heard"),
+    [
+        ("Monday at 9:30 am", "nine thirty am"),
+        ("tomorrow at 11:30 am", "eleven thirty am"),
+        ("Friday at 4:30 pm", "four thirty pm"),
+        ("at 10:15 am", "ten fifteen am"),
+        ("at 5:45 pm", "five forty five pm"),
+    ],
+)
+def test_the_half_of_the_day_is_heard_as_said(said, heard):
+    # The corpus once had "thirty pm" and no "thirty am": every half-hour in the
+    # morning came out in the evening, a slot the clinic does not have.
+    hits = sum(
+        heard in stt().transcribe(speech_8k(said), 8000, language="en").text for _ in range(3)
+    )
+    assert hits >= 2
+
+
+@needs_engines
+@pytest.mark.parametrize(
     ("question", "topic"),
     [
         ("What are your clinic hours", "hours"),
@@ -251,21 +271,27 @@ def test_vocabulary_bias_changes_what_is_heard():
 
 @needs_engines
 @pytest.mark.parametrize(
-    "answer", ["My name is Meera Nair", "Anjali Kapoor", "My name is Deepak Joshi"]
+    ("answer", "name"),
+    [
+        ("My name is Meera Nair", "meera nair"),
+        ("Anjali Kapoor", "anjali kapoor"),
+        ("My name is Deepak Joshi", "deepak joshi"),
+    ],
 )
-def test_the_name_search_hears_names_the_clinic_model_cannot(answer):
+def test_the_name_search_hears_names_the_clinic_model_cannot(answer, name):
     # At "your name?" the recogniser listens with its name search (common Indian
     # given names and surnames). The clinic model has no names of callers: it heard
-    # "My name is Meera Nair" as "my name guruvar". Each is heard exactly in 5 of 5
-    # renditions here; three renditions, two must do.
-    expected = normalize_text(answer)
+    # "My name is Meera Nair" as "my name guruvar". The name must be heard exactly
+    # in two of three renditions; the words around it may vary ("my name Meera
+    # Nair": the decoder's running estimate of the line, kept from the audio it
+    # decoded before, changes such details with the order of the tests).
     heard = [
         stt().transcribe(speech_8k_fresh(answer), 8000, language="en", expects="name").text
         for _ in range(3)
     ]
-    assert sum(text == expected for text in heard) >= 2, heard
+    assert sum(text.split()[-2:] == name.split() for text in heard) >= 2, heard
     general = stt().transcribe(speech_8k(answer), 8000, language="en").text
-    assert general != expected
+    assert name not in general
 
 
 @needs_engines
