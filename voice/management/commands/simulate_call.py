@@ -10,6 +10,7 @@ import warnings
 
 from asgiref.sync import async_to_sync
 from django.core.management.base import BaseCommand, CommandError
+from django.db import DatabaseError
 
 from clinic.models import Appointment, Clinic
 from voice.models import CallLog
@@ -50,7 +51,13 @@ class Command(BaseCommand):
 
     @staticmethod
     def _clinic(key: str) -> Clinic:
-        clinic = Clinic.objects.filter(slug=key).first()
+        try:
+            clinic = Clinic.objects.filter(slug=key).first()
+        except DatabaseError as exc:  # a fresh checkout: no tables yet
+            raise CommandError(
+                f"The database is not ready ({exc}). Run `python3 dev.py serve` once, "
+                "or `manage.py migrate` and `manage.py seed_demo`."
+            ) from exc
         if clinic is None and key.isdigit():
             clinic = Clinic.objects.filter(pk=int(key)).first()
         if clinic is None:
