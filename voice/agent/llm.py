@@ -48,6 +48,7 @@ from voice.agent.dialog import (
     _event,
 )
 from voice.agent.language import detect_language
+from voice.pipeline.tts import split_sentences
 
 logger = logging.getLogger(__name__)
 
@@ -624,7 +625,6 @@ class LLMAgent(CallReport):
 # read-back "I have the name as Meera Nair. Is that right?" (yes and no are in the
 # name search too).
 _NAME_WORD = re.compile(r"\b(name|naam)\b|नाम", re.IGNORECASE)
-_SENTENCE_END = re.compile(r"(?<=[.!?।])\s+")
 
 
 def _asks_for_a_name(text: str) -> bool:
@@ -635,8 +635,12 @@ def _asks_for_a_name(text: str) -> bool:
     as it does when the rules agent asks.  The question, or the sentence before it
     (a read-back), must speak of a name.
     """
-    sentences = _SENTENCE_END.split(text.strip())
-    return sentences[-1].endswith("?") and any(_NAME_WORD.search(t) for t in sentences[-2:])
+    sentences = split_sentences(text)  # the sentences the voice will say
+    return (
+        bool(sentences)
+        and sentences[-1].endswith("?")
+        and any(_NAME_WORD.search(t) for t in sentences[-2:])
+    )
 
 
 def _parse_date(value) -> date | None:

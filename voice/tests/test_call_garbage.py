@@ -22,11 +22,10 @@ from asgiref.sync import async_to_sync
 
 from clinic.tests.factories import ClinicPhoneNumberFactory, PatientFactory
 from voice.simulator import run_in_process
+from voice.tests.conftest import CALLER, CLINIC_NUMBER
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.live]
 
-CLINIC_NUMBER = "+911234567890"
-CALLER = "+919812300001"
 PROJECT = Path(__file__).resolve().parents[2]
 OUR_PACKAGES = {path.name for path in PROJECT.iterdir() if (path / "__init__.py").exists()}
 

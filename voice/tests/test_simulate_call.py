@@ -7,19 +7,14 @@ from django.core.management import CommandError, call_command
 from django.db import OperationalError
 
 from clinic.models import Appointment, Clinic
-from clinic.tests.factories import ClinicPhoneNumberFactory, DoctorFactory, PatientFactory
 from voice.models import CallLog
-from voice.tests.test_stream import BOOKING, CALLER, CLINIC_NUMBER, tomorrow_at
+from voice.tests.conftest import BOOKING, CALLER, CLINIC_NUMBER, tomorrow_at
 
 
 @pytest.mark.live
 @pytest.mark.django_db(transaction=True)
-def test_a_simulated_call_prints_the_dialog_the_booking_and_the_latencies(clinic):
-    ClinicPhoneNumberFactory(clinic=clinic, number=CLINIC_NUMBER)
-    DoctorFactory(clinic=clinic, name="Dr. Priya Sharma")
-    patient = PatientFactory(
-        clinic=clinic, name="Ravi Verma", phone=CALLER, language_preference="en"
-    )
+def test_a_simulated_call_prints_the_dialog_the_booking_and_the_latencies(line):
+    clinic, _doctor, patient = line
     out = StringIO()
     call_command(
         "simulate_call", "--clinic", clinic.slug, "--from", CALLER,

@@ -7,47 +7,24 @@ as Twilio does), so these tests take a few seconds each.
 
 import asyncio
 import json
-from datetime import timedelta
 
 import pytest
 from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
-from django.utils import timezone
 
 from clinic.models import Appointment, AppointmentStatus
 from clinic.tests.factories import (
     AppointmentFactory,
-    ClinicPhoneNumberFactory,
-    DoctorFactory,
-    PatientFactory,
 )
 from vaani.asgi import application
 from voice import services
 from voice.models import CallLog, CallStatus
 from voice.simulator import SimulatedCaller, communicator_transport, run_in_process
 from voice.telephony import _console
+from voice.tests.conftest import BOOKING, CALLER, CLINIC_NUMBER, tomorrow_at
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.live]
-
-CLINIC_NUMBER = "+911234567890"
-CALLER = "+919812300001"
-# Times are said as "10 o'clock" / "11 am", not "10 am": on 8 kHz audio "at ten am" is
-# acoustically close to "at eight am am".  The recogniser's lattice rescoring now gets
-# it right (180/180 segmenter-cut renditions x noise seeds of the booking sentence),
-# but it was the flaky word before (~65% with the previous decoder set-up); these
-# phrasings were 100% with both, so the tests do not hinge on that one word.
-BOOKING = "I want to book an appointment with Dr. Sharma tomorrow at 10 o'clock"
-
-
-@pytest.fixture
-def line(clinic):
-    ClinicPhoneNumberFactory(clinic=clinic, number=CLINIC_NUMBER)
-    doctor = DoctorFactory(clinic=clinic, name="Dr. Priya Sharma")
-    patient = PatientFactory(
-        clinic=clinic, name="Ravi Verma", phone=CALLER, language_preference="en"
-    )
-    return clinic, doctor, patient
 
 
 def call(clinic, sentences, sid, **kwargs):
@@ -60,13 +37,6 @@ def call(clinic, sentences, sid, **kwargs):
         to_number=CLINIC_NUMBER,
         **kwargs,
     )
-
-
-def tomorrow_at(clinic, hour):
-    day = timezone.localdate(timezone=clinic.tzinfo) + timedelta(days=1)
-    return timezone.make_aware(
-        timezone.datetime.combine(day, timezone.datetime.min.time()), clinic.tzinfo
-    ) + timedelta(hours=hour)
 
 
 def test_booking_by_voice_ends_with_the_appointment_audio_and_a_complete_call_log(line):
